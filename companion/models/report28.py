@@ -1,0 +1,92 @@
+"""The course report's 28x28 DCGAN pair, layer for layer.
+
+The report trained these on MNIST with latent size 100, batch 128 and Adam at
+lr 2e-4 for 20 epochs. They are kept exactly as the report specified so its
+experiment can be reproduced; the only change is that the discriminator returns
+a logit (no final Sigmoid), because every loss in this book is computed from
+logits for numerical stability.
+
+Shapes through the generator (stride 2, no padding unless stated)::
+
+    z (B, 100, 1, 1) -> (B, 256, 3, 3) -> (B, 128, 7, 7) -> (B, 64, 15, 15)
+      -> ConvT(k3, s2, p2, output_padding 1) -> (B, 1, 28, 28) -> Sigmoid
+"""
+
+from __future__ import annotations
+
+
+from torch import Tensor, nn
+
+__all__ = ["ReportGenerator", "ReportDiscriminator"]
+
+
+# --8<-- [start:generator]
+class ReportGenerator(nn.Module):
+    """The report's generator G: R^100 -> [0, 1]^(1x28x28).
+
+    Args:
+        latent_dim: Size d of the latent code z ~ N(0, I_d); the report used 100.
+        channels: Output image channels (1 for MNIST and Fashion-MNIST).
+
+    Shapes:
+        z: (B, latent_dim) or (B, latent_dim, 1, 1), any real values.
+        returns: (B, channels, 28, 28) in [0, 1] (Sigmoid output).
+    """
+
+    def __init__(self, latent_dim: int = 100, channels: int = 1) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, 256, 3, 2, 0, bias=False),  # 1 -> 3
+            nn.BatchNorm2d(256),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(256, 128, 3, 2, 0, bias=False),  # 3 -> 7
+            nn.BatchNorm2d(128),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 3, 2, 0, bias=False),  # 7 -> 15
+            nn.BatchNorm2d(64),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(64, channels, 3, 2, 2, output_padding=1, bias=False),  # 15 -> 28
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
+
+
+# --8<-- [end:generator]
+
+
+# --8<-- [start:discriminator]
+class ReportDiscriminator(nn.Module):
+    """The report's discriminator, returning the logit a with D(x) = sigmoid(a).
+
+    Args:
+        channels: Input image channels.
+
+    Shapes:
+        x: (B, channels, 28, 28) in [0, 1].
+        returns: (B,) real-valued logits.
+    """
+
+    def __init__(self, channels: int = 1) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 28, 4, 2, 1, bias=False),  # 28 -> 14
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(28, 56, 4, 2, 1, bias=False),  # 14 -> 7
+            nn.BatchNorm2d(56),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(56, 112, 4, 2, 1, bias=False),  # 7 -> 3
+            nn.BatchNorm2d(112),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(112, 1, 4, 2, 1, bias=False),  # 3 -> 1: the logit, no Sigmoid
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).flatten()
+
+
+# --8<-- [end:discriminator]
+
+

@@ -137,7 +137,7 @@ def get_classifier(
     if progress:
         print(f"no cached {dataset} classifier at {path}: training one (a few CPU minutes, once)")
     model, acc = train_classifier(dataset, data_dir, device=device, progress=progress,
-                                  epochs=1 if dataset == "synthetic" else 3)
+                                  epochs=30 if dataset == "synthetic" else 3)
     if progress:
         print(f"classifier test accuracy {acc:.2%}, cached at {path}")
     return model

@@ -208,10 +208,11 @@ class GANTrainer:
 
     def _check_finite(self, values: Tensor, epoch: int, step: int) -> None:
         if not bool(torch.isfinite(values).all()):
-            last = f"epoch {self.epoch}" if self.ckpt_path.exists() else "none yet"
+            kept = (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.ckpt_path}"
+                    if self.ckpt_path.exists() else "no epoch had finished, so there is no checkpoint")
             raise TrainingDiverged(
-                f"training diverged: a loss became NaN or infinite at epoch {epoch}, step {step}; "
-                f"the last good checkpoint ({last}) is kept in {self.ckpt_path}"
+                f"training diverged: a loss became NaN or infinite at epoch {epoch}, step {step}; {kept}; "
+                "try a smaller --lr"
             )
 
     def _drop_records_after(self, epoch: int) -> None:

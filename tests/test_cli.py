@@ -1,0 +1,124 @@
+"""Every bad input ends in one line on stderr, exit 2, no traceback, nothing overwritten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from companion.cli import main
+
+TINY = ["--dataset", "synthetic", "--epochs", "1", "--batch-size", "64", "--fid-samples", "0", "--no-progress",
+        "--n-fixed", "8"]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:  # argparse errors
+        rc = int(exc.code)
+    err = capsys.readouterr().err
+    return rc, err
+
+
+def assert_one_line_error(rc: int, err: str, match: str) -> None:
+    assert rc == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and match in lines[0], err
+
+
+@pytest.fixture
+def trained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    assert main(["train", "--out", str(tmp_path / "run"), *TINY]) == 0
+    capsys.readouterr()
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--dataset", "cifar"], "unknown dataset 'cifar'"),
+        (["--loss", "wgan"], "unknown loss 'wgan'"),
+        (["--epochs", "0"], "epochs must be positive"),
+        (["--epochs", "-3"], "epochs must be positive"),
+        (["--batch-size", "0"], "batch_size must be positive"),
+        (["--batch-size", "100000"], "larger than the 1024 training images"),
+        (["--learning-rate", "1"], "unrecognized arguments"),
+        (["--lr", "fast"], "expects float"),
+    ],
+)
+def test_train_rejects_bad_options(tmp_path: Path, capsys, args: list[str], match: str) -> None:
+    rc, err = run_cli(capsys, "train", "--out", str(tmp_path / "r"), *TINY, *args)
+    assert_one_line_error(rc, err, match)
+    assert not (tmp_path / "r" / "ckpt.pt").exists()
+
+
+def test_missing_data_offline(tmp_path: Path, capsys) -> None:
+    rc, err = run_cli(capsys, "train", "--out", str(tmp_path / "r"), "--dataset", "mnist",
+                      "--data-dir", str(tmp_path / "empty"), "--no-progress")
+    assert_one_line_error(rc, err, "mnist not found")
+    assert str(tmp_path / "empty" / "MNIST" / "raw") in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_holding_another_run_is_refused_and_kept(trained: Path, capsys) -> None:
+    before = (trained / "ckpt.pt").read_bytes()
+    rc, err = run_cli(capsys, "train", "--out", str(trained), *TINY)
+    assert_one_line_error(rc, err, "already holds a run")
+    assert (trained / "ckpt.pt").read_bytes() == before
+    assert main(["train", "--out", str(trained), *TINY, "--overwrite"]) == 0
+
+
+def test_resume_without_checkpoint(tmp_path: Path, capsys) -> None:
+    rc, err = run_cli(capsys, "train", "--out", str(tmp_path / "none"), *TINY, "--resume")
+    assert_one_line_error(rc, err, "no checkpoint")
+
+
+def test_sample_writes_uint8_nchw(trained: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.npy"
+    assert main(["sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "37", "--out", str(out), "--seed", "3",
+                 "--device", "cpu"]) == 0
+    a = np.load(out)
+    assert a.dtype == np.uint8 and a.shape == (37, 1, 28, 28)
+    main(["sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "37", "--out", str(tmp_path / "t.npy"),
+          "--seed", "3", "--device", "cpu"])
+    assert np.array_equal(a, np.load(tmp_path / "t.npy"))  # the seed fixes the samples
+
+
+def test_sample_rejects_corrupt_checkpoint(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00garbage" * 50)
+    rc, err = run_cli(capsys, "sample", "--checkpoint", str(bad), "--out", str(tmp_path / "s.npy"))
+    assert_one_line_error(rc, err, "not a readable checkpoint")
+
+
+def test_sample_rejects_foreign_checkpoint(tmp_path: Path, capsys) -> None:
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, foreign)
+    rc, err = run_cli(capsys, "sample", "--checkpoint", str(foreign), "--out", str(tmp_path / "s.npy"))
+    assert_one_line_error(rc, err, "is not a companion-gan/1 checkpoint")
+
+
+def test_sample_rejects_checkpoint_of_another_architecture(trained: Path, tmp_path: Path, capsys) -> None:
+    ck = torch.load(trained / "ckpt.pt", weights_only=True)
+    ck["meta"]["arch"]["arch"] = "dcgan64"  # report28 weights labelled as the 64x64 DCGAN
+    torch.save(ck, tmp_path / "other.pt")
+    rc, err = run_cli(capsys, "sample", "--checkpoint", str(tmp_path / "other.pt"), "--out", str(tmp_path / "s.npy"))
+    assert_one_line_error(rc, err, "do not fit this architecture")
+
+
+def test_sample_rejects_bad_n(trained: Path, tmp_path: Path, capsys) -> None:
+    rc, err = run_cli(capsys, "sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "0",
+                      "--out", str(tmp_path / "s.npy"))
+    assert_one_line_error(rc, err, "--n must be positive")
+
+
+def test_console_entry_point_and_module_agree(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "companion", "train", "--out", str(tmp_path / "x"), "--loss", "nope"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown loss 'nope'" in r.stderr

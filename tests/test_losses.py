@@ -1,0 +1,106 @@
+"""The three GAN losses against hand computation, and their gradients at the extremes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from companion.losses import (
+    LOSSES,
+    bce_discriminator_loss,
+    get_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    minimax_generator_loss,
+    nonsaturating_generator_loss,
+)
+from companion.errors import ConfigError
+
+
+def sig(a: float) -> float:
+    return 1 / (1 + math.exp(-a))
+
+
+@pytest.mark.parametrize("real,fake", [(2.0, -1.0), (0.0, 0.0), (-3.0, 4.0), (0.7, 0.2)])
+def test_bce_discriminator_loss_matches_hand_computation(real: float, fake: float) -> None:
+    expected = -math.log(sig(real)) - math.log(1 - sig(fake))
+    got = bce_discriminator_loss(torch.tensor([real], dtype=torch.float64), torch.tensor([fake], dtype=torch.float64))
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("a", [-5.0, -1.0, 0.0, 0.5, 3.0])
+def test_generator_losses_match_hand_computation(a: float) -> None:
+    t = torch.tensor([a], dtype=torch.float64)
+    assert minimax_generator_loss(t).item() == pytest.approx(math.log(1 - sig(a)), rel=1e-12)
+    assert nonsaturating_generator_loss(t).item() == pytest.approx(-math.log(sig(a)), rel=1e-12)
+    assert lsgan_generator_loss(t).item() == pytest.approx(0.5 * (a - 1) ** 2, rel=1e-12)
+
+
+def test_lsgan_discriminator_loss_matches_hand_computation() -> None:
+    real = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    fake = torch.tensor([-1.0, 0.25], dtype=torch.float64)
+    expected = 0.5 * ((0.5 - 1) ** 2 + (2 - 1) ** 2) / 2 + 0.5 * ((-1) ** 2 + 0.25**2) / 2
+    assert lsgan_discriminator_loss(real, fake).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_losses_average_over_the_batch() -> None:
+    a = torch.tensor([-1.0, 2.0], dtype=torch.float64)
+    assert nonsaturating_generator_loss(a).item() == pytest.approx(
+        (-math.log(sig(-1.0)) - math.log(sig(2.0))) / 2, rel=1e-12)
+
+
+def _grad(fn, a: float) -> float:
+    t = torch.tensor([a], dtype=torch.float64, requires_grad=True)
+    fn(t).backward()
+    return t.grad.item()
+
+
+@pytest.mark.parametrize("a", [-10.0, -20.0, -40.0])
+def test_minimax_gradient_vanishes_when_d_rejects_fakes(a: float) -> None:
+    # dL/da = -sigmoid(a): about -4.5e-5 at a = -10, i.e. D(G(z)) = 4.5e-5.
+    g = _grad(minimax_generator_loss, a)
+    assert g == pytest.approx(-sig(a), rel=1e-9)
+    assert abs(g) < 1e-4
+
+
+@pytest.mark.parametrize("a", [-10.0, -20.0, -40.0])
+def test_nonsaturating_gradient_tends_to_minus_one(a: float) -> None:
+    g = _grad(nonsaturating_generator_loss, a)
+    assert g == pytest.approx(-(1 - sig(a)), rel=1e-12)
+    assert g == pytest.approx(-1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("a", [-3.0, 0.0, 2.5])
+def test_lsgan_gradient_is_linear(a: float) -> None:
+    assert _grad(lsgan_generator_loss, a) == pytest.approx(a - 1, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_losses_stay_finite_for_extreme_logits(name: str) -> None:
+    loss = LOSSES[name]
+    big = torch.tensor([-200.0, 200.0], requires_grad=True)
+    d = loss.discriminator(big, big)
+    g = loss.generator(big)
+    (d + g).backward()
+    assert torch.isfinite(d) and torch.isfinite(g) and torch.isfinite(big.grad).all()
+
+
+def test_bce_from_logits_is_stable_where_sigmoid_then_bce_is_not() -> None:
+    a = torch.tensor([-120.0])
+    naive = -torch.log(1 - torch.sigmoid(-a))  # -log(1 - D) with D rounding to exactly 1.0 -> inf
+    assert torch.isinf(naive).all()
+    assert math.isfinite(nonsaturating_generator_loss(a).item())
+    assert nonsaturating_generator_loss(a).item() == pytest.approx(120.0, rel=1e-6)
+
+
+def test_score_maps_outputs_to_realness() -> None:
+    a = torch.tensor([0.0])
+    assert LOSSES["nonsaturating"].score(a).item() == 0.5
+    assert LOSSES["lsgan"].score(a).item() == 0.0
+
+
+def test_unknown_loss_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown loss 'wgan'"):
+        get_loss("wgan")

@@ -1,0 +1,141 @@
+"""The trainer: artifacts, exact resume (in-process and after kill -9 / Ctrl-C), the NaN guard."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from companion.checkpoint import GAN_FORMAT, load_checkpoint
+from companion.config import make_config
+from companion.data import make_synthetic
+from companion.errors import TrainingDiverged
+from companion.experiment import run_training
+from companion.losses import LOSSES, GANLoss
+from companion.models import ArchSpec, build_gan
+from companion.train import STEP_FIELDS, GANTrainer
+
+
+def tiny(**kw):
+    base = dict(dataset="synthetic", epochs=2, batch_size=64, fid_samples=0, deterministic=True, device="cpu",
+                n_fixed=16)
+    base.update(kw)
+    return make_config(None, **base)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    ck = load_checkpoint(path, GAN_FORMAT)
+    return {**{f"g.{k}": v for k, v in ck["generator"].items()}, **{f"d.{k}": v for k, v in ck["discriminator"].items()}}
+
+
+def _assert_bit_identical(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    diff = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not diff, f"weights differ: {diff[:5]}"
+    oa, ob = load_checkpoint(a, GAN_FORMAT)["opt_g"], load_checkpoint(b, GAN_FORMAT)["opt_g"]
+    assert all(torch.equal(oa["state"][i]["exp_avg"], ob["state"][i]["exp_avg"]) for i in oa["state"])
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_run_folder_has_every_artifact(tmp_path: Path, loss: str) -> None:
+    summary = run_training(tiny(loss=loss), tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.jsonl", "ckpt.pt", "progress.gif", "losses.png", "summary.json"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if r["type"] == "step"]
+    epochs = [r for r in records if r["type"] == "epoch"]
+    assert len(steps) == 2 * (1024 // 64) and [r["epoch"] for r in epochs] == [1, 2]
+    assert all(set(STEP_FIELDS) <= set(r) for r in steps + epochs)
+    assert summary["epochs"] == 2 and summary["loss"] == loss
+    ck = load_checkpoint(run / "ckpt.pt", GAN_FORMAT)
+    assert ck["fixed_z"].shape == (16, 100) and ck["epoch"] == 2
+
+
+def test_resume_is_bit_identical_in_process(tmp_path: Path) -> None:
+    run_training(tiny(epochs=3), tmp_path / "straight", progress=False)
+    run_training(tiny(epochs=1), tmp_path / "split", progress=False)
+    run_training(tiny(epochs=3), tmp_path / "split", resume=True, explicit={"epochs"}, progress=False)
+    _assert_bit_identical(tmp_path / "straight" / "ckpt.pt", tmp_path / "split" / "ckpt.pt")
+    # metrics of the resumed run are continuous and not duplicated
+    epochs = [json.loads(x)["epoch"] for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+              if '"type": "epoch"' in x]
+    assert epochs == [1, 2, 3]
+
+
+def _train_cmd(out: Path, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "companion", "train", "--dataset", "synthetic", "--epochs", str(epochs),
+            "--batch-size", "16", "--fid-samples", "0", "--deterministic", "true", "--device", "cpu",
+            "--n-fixed", "16", "--no-progress", "--out", str(out)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_bit_identically(tmp_path: Path, sig: signal.Signals) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    epochs = 4
+    subprocess.run(_train_cmd(tmp_path / "straight", epochs), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(_train_cmd(tmp_path / "killed", epochs), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = tmp_path / "killed" / "ckpt.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    done = load_checkpoint(ckpt, GAN_FORMAT)["epoch"]
+    assert done < epochs, "the run finished before it could be interrupted"
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+    subprocess.run(_train_cmd(tmp_path / "killed", epochs) + ["--resume"], check=True, env=env, capture_output=True)
+    _assert_bit_identical(tmp_path / "straight" / "ckpt.pt", ckpt)
+
+
+def _nan_after(steps: int) -> GANLoss:
+    """The non-saturating loss, except that G's loss turns NaN after ``steps`` calls (fault injection)."""
+    base = LOSSES["nonsaturating"]
+    calls = {"n": 0}
+
+    def generator(a: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        out = base.generator(a)
+        return out * float("nan") if calls["n"] > steps else out
+
+    return base._replace(generator=generator)
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    cfg = tiny(epochs=3)
+    data = make_synthetic(1024)
+    torch.manual_seed(0)
+    g, d = build_gan(ArchSpec("report28", 1, 100))
+    trainer = GANTrainer(g, d, _nan_after(16 + 5), data, cfg, tmp_path, device=torch.device("cpu"), progress=False)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step \d+; the last good checkpoint \(epoch 1\)"):
+        trainer.fit()
+    ck = load_checkpoint(tmp_path / "ckpt.pt", GAN_FORMAT)
+    assert ck["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["generator"].values() if v.is_floating_point())
+
+
+def test_real_divergence_is_caught(tmp_path: Path) -> None:
+    with pytest.raises(TrainingDiverged, match="no epoch had finished"):
+        run_training(tiny(lr=1e30), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r" / "ckpt.pt").exists()
+
+
+def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
+    from companion.errors import ConfigError
+
+    run_training(tiny(epochs=1), tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="whose loss is 'nonsaturating'"):
+        run_training(dataclasses.replace(tiny(epochs=1), loss="lsgan"), tmp_path / "r", resume=True,
+                     explicit={"loss"}, progress=False)

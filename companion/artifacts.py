@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["image_grid", "save_grid", "save_gif", "write_json", "read_jsonl", "plot_curves", "new_figure"]
+__all__ = ["image_grid", "new_figure", "plot_curves", "read_jsonl", "save_gif", "save_grid", "write_json"]
 
 
 def image_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:

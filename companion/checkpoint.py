@@ -20,7 +20,7 @@ from torch import nn
 
 from companion.errors import CheckpointError
 
-__all__ = ["save_atomic", "load_checkpoint", "load_state", "GAN_FORMAT", "ENCODER_FORMAT", "CLASSIFIER_FORMAT"]
+__all__ = ["CLASSIFIER_FORMAT", "ENCODER_FORMAT", "GAN_FORMAT", "load_checkpoint", "load_state", "save_atomic"]
 
 GAN_FORMAT = "companion-gan/1"
 ENCODER_FORMAT = "companion-encoder/1"

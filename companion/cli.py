@@ -16,7 +16,7 @@ from pathlib import Path
 from companion.config import PRESETS, TrainConfig
 from companion.errors import CompanionError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +27,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a GAN (chapter 1)", description="Train a GAN; every TrainConfig field is an option.")
+    p = sub.add_parser(
+        "train", help="train a GAN (chapter 1)", description="Train a GAN; every TrainConfig field is an option."
+    )
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--preset", choices=sorted(PRESETS), help="quick: CPU minutes; full: the report's 20 epochs")
     p.add_argument("--data-dir", help="data folder (default: $COMPANION_DATA or ~/.cache/companion/data)")
@@ -36,8 +38,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fid-features", choices=("classifier", "inception"), default="classifier")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     for f in dataclasses.fields(TrainConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, metavar=str(f.type).upper(),
-                       help=f"default {f.default!r}")
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            default=None,
+            metavar=str(f.type).upper(),
+            help=f"default {f.default!r}",
+        )
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
@@ -78,13 +85,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = make_config(args.preset, **overrides)
     try:
         summary = run_training(
-            cfg, args.out, data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite, explicit=explicit,
-            progress=not args.no_progress, fid_features=args.fid_features,
+            cfg,
+            args.out,
+            data_dir=args.data_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            explicit=explicit,
+            progress=not args.no_progress,
+            fid_features=args.fid_features,
             command="companion " + shlex.join(sys.argv[1:]),
         )
     except KeyboardInterrupt:
-        print(f"interrupted: the last finished epoch is in {args.out / 'ckpt.pt'}; "
-              f"continue with: companion train --out {args.out} --resume", file=sys.stderr)
+        print(
+            f"interrupted: the last finished epoch is in {args.out / 'ckpt.pt'}; "
+            f"continue with: companion train --out {args.out} --resume",
+            file=sys.stderr,
+        )
         return 130
     final = summary.get("final", {})
     fid = f", FID {final['fid']:.2f}" if final.get("fid") is not None else ""
@@ -117,8 +133,9 @@ def _cmd_classifier(args: argparse.Namespace) -> int:
 
     if args.epochs <= 0:
         raise CompanionError(f"--epochs must be positive, got {args.epochs}")
-    _, acc = train_classifier(args.dataset, args.data_dir, epochs=args.epochs, device=resolve_device(args.device),
-                              out=args.out)
+    _, acc = train_classifier(
+        args.dataset, args.data_dir, epochs=args.epochs, device=resolve_device(args.device), out=args.out
+    )
     print(f"{args.dataset} classifier: test accuracy {acc:.2%}; saved to {args.out or classifier_path(args.dataset)}")
     return 0
 

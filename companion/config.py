@@ -14,7 +14,7 @@ from typing import Any
 
 from companion.errors import ConfigError
 
-__all__ = ["TrainConfig", "PRESETS", "make_config", "parse_value"]
+__all__ = ["PRESETS", "TrainConfig", "make_config", "parse_value"]
 
 
 # --8<-- [start:config]
@@ -38,6 +38,8 @@ class TrainConfig:
     n_fixed: int = 64  # size of the fixed latent batch shown every epoch
     deterministic: bool = False  # bit-exact resume on CPU (deterministic kernels)
     compile: bool = False  # torch.compile the models (pays off on a GPU)
+
+
 # --8<-- [end:config]
 
 

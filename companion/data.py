@@ -32,13 +32,13 @@ from companion.errors import DataError
 
 __all__ = [
     "DATASETS",
+    "FASHION_SYSTEM_DIR",
     "ImageSet",
-    "resolve_data_dir",
+    "load_celeba_folder",
     "load_dataset",
     "make_synthetic",
     "read_idx",
-    "load_celeba_folder",
-    "FASHION_SYSTEM_DIR",
+    "resolve_data_dir",
 ]
 
 DATASETS = ("mnist", "fashion-mnist", "celeba", "synthetic")
@@ -93,7 +93,8 @@ class ImageSet:
         perm = torch.randperm(len(self), generator=generator)[:n].to(self.images.device, non_blocking=True)
         for idx in perm.view(-1, batch_size):
             yield self.images[idx].float().div_(255)
-# --8<-- [end:imageset]
+
+    # --8<-- [end:imageset]
 
     def subset(self, n: int) -> ImageSet:
         """The first ``n`` images (0 or n >= len: all of them)."""
@@ -179,7 +180,7 @@ def _torchvision_download(tv_name: str, root: Path) -> None:
 
     try:
         getattr(torchvision.datasets, tv_name)(str(root), train=True, download=True)
-    except Exception:  # noqa: BLE001 - any failure means "fetch by hand"; the caller says what to fetch
+    except Exception:
         return
 
 
@@ -233,6 +234,8 @@ def load_celeba_folder(source: Path, size: int = 64, progress: bool = False) -> 
     if not arrays:
         raise DataError(f"no images (.jpg/.png) in {source}")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
 # --8<-- [end:celeba]
 
 
@@ -259,7 +262,7 @@ def _load_celeba(split: str, root: Path, download: bool, progress: bool) -> Imag
 
         try:
             torchvision.datasets.CelebA(str(root), split="all", target_type=[], download=True)
-        except Exception:  # noqa: BLE001 - Drive quota pages, gdown errors, offline: all end the same way
+        except Exception:
             pass
         source = next((c for c in candidates if c.exists()), None)
     if source is None:
@@ -302,10 +305,14 @@ def make_synthetic(n: int = 1024, size: int = 28, channels: int = 1, seed: int =
     width = 0.12 + 0.06 * torch.rand(n, generator=g)
     bright = 0.7 + 0.3 * torch.rand(n, generator=g)
     # Distance of each pixel to the bar's centre line, then a soft bar profile.
-    dist = ((xx - shift[:, 0, None, None]) * torch.sin(theta)[:, None, None]
-            - (yy - shift[:, 1, None, None]) * torch.cos(theta)[:, None, None]).abs()
-    along = ((xx - shift[:, 0, None, None]) * torch.cos(theta)[:, None, None]
-             + (yy - shift[:, 1, None, None]) * torch.sin(theta)[:, None, None]).abs()
+    dist = (
+        (xx - shift[:, 0, None, None]) * torch.sin(theta)[:, None, None]
+        - (yy - shift[:, 1, None, None]) * torch.cos(theta)[:, None, None]
+    ).abs()
+    along = (
+        (xx - shift[:, 0, None, None]) * torch.cos(theta)[:, None, None]
+        + (yy - shift[:, 1, None, None]) * torch.sin(theta)[:, None, None]
+    ).abs()
     img = bright[:, None, None] * torch.sigmoid((width[:, None, None] - dist) * 30) * (along < 0.7)
     img = img.unsqueeze(1).expand(n, channels, size, size)
     if channels > 1:  # tint colour images per class so channels differ

@@ -8,7 +8,7 @@ never see a traceback for their own mistakes; a traceback means a bug here.
 
 from __future__ import annotations
 
-__all__ = ["CompanionError", "DataError", "CheckpointError", "TrainingDiverged", "ConfigError"]
+__all__ = ["CheckpointError", "CompanionError", "ConfigError", "DataError", "TrainingDiverged"]
 
 
 class CompanionError(Exception):

@@ -26,7 +26,7 @@ from companion.losses import get_loss
 from companion.models import ARCHS, ArchSpec, build_gan, build_generator
 from companion.train import GANTrainer, resolve_device
 
-__all__ = ["prepare_run_dir", "run_training", "load_generator", "generate", "RUN_MARKERS"]
+__all__ = ["RUN_MARKERS", "generate", "load_generator", "prepare_run_dir", "run_training"]
 
 #: Files whose presence means a folder already holds a run.
 RUN_MARKERS = ("ckpt.pt", "config.json", "metrics.jsonl")
@@ -64,7 +64,9 @@ def _resumed_config(out: Path, given: TrainConfig, explicit: set[str]) -> TrainC
     saved = load_checkpoint(out / "ckpt.pt", GAN_FORMAT)["config"]
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     if set(saved) - names:
-        raise ConfigError(f"{out / 'ckpt.pt'} was written by another version (unknown keys {sorted(set(saved) - names)})")
+        raise ConfigError(
+            f"{out / 'ckpt.pt'} was written by another version (unknown keys {sorted(set(saved) - names)})"
+        )
     cfg = TrainConfig(**saved)
     for key in explicit:
         if key in ("epochs", "device"):
@@ -142,14 +144,33 @@ def run_training(
         return scorer.score_generator(generator, cfg.fid_samples, cfg.latent_dim) if scorer else {}
 
     if not resume:
-        write_json({"config": dataclasses.asdict(cfg), **meta,
-                    "command": command or " ".join(sys.argv), "torch": torch.__version__}, out / "config.json")
-    trainer = GANTrainer(G, D, get_loss(cfg.loss), data.to(device), cfg, out, device=device, meta=meta,
-                         evaluate=evaluate if scorer else None, progress=progress)
+        write_json(
+            {
+                "config": dataclasses.asdict(cfg),
+                **meta,
+                "command": command or " ".join(sys.argv),
+                "torch": torch.__version__,
+            },
+            out / "config.json",
+        )
+    trainer = GANTrainer(
+        G,
+        D,
+        get_loss(cfg.loss),
+        data.to(device),
+        cfg,
+        out,
+        device=device,
+        meta=meta,
+        evaluate=evaluate if scorer else None,
+        progress=progress,
+    )
     return trainer.fit(resume=resume)
 
 
-def load_generator(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> tuple[nn.Module, ArchSpec, dict]:
+def load_generator(
+    path: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> tuple[nn.Module, ArchSpec, dict]:
     """Rebuild the generator of a GAN checkpoint, in eval mode.
 
     Returns:
@@ -173,8 +194,9 @@ def load_generator(path: str | os.PathLike[str], device: torch.device | str = "c
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, n: int, latent_dim: int, seed: int = 0, batch: int = 1000,
-             device: torch.device | str = "cpu") -> torch.Tensor:
+def generate(
+    generator: nn.Module, n: int, latent_dim: int, seed: int = 0, batch: int = 1000, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """``n`` samples as uint8 (n, C, H, W), from z ~ N(0, I) drawn with ``seed`` (reproducible on any device)."""
     g = torch.Generator().manual_seed(seed)
     chunks = []

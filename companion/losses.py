@@ -11,21 +11,22 @@ Every function takes logits of shape ``(B,)`` and returns a scalar mean.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "GANLoss",
     "LOSSES",
+    "GANLoss",
     "bce_discriminator_loss",
-    "minimax_generator_loss",
-    "nonsaturating_generator_loss",
+    "get_loss",
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
-    "get_loss",
+    "minimax_generator_loss",
+    "nonsaturating_generator_loss",
 ]
 
 
@@ -82,6 +83,8 @@ def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
         Scalar loss, >= 0; minimised by the generator.
     """
     return F.softplus(-fake_logits).mean()
+
+
 # --8<-- [end:bce]
 
 
@@ -118,6 +121,8 @@ def lsgan_generator_loss(fake_logits: Tensor) -> Tensor:
         Scalar loss, >= 0.
     """
     return 0.5 * (fake_logits - 1).square().mean()
+
+
 # --8<-- [end:lsgan]
 
 

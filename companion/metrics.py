@@ -17,7 +17,6 @@ Inception-FID values from papers.
 
 from __future__ import annotations
 
-
 import os
 from pathlib import Path
 from typing import Any
@@ -27,21 +26,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from companion.checkpoint import CLASSIFIER_FORMAT, load_checkpoint, load_state, save_atomic
-from companion.data import ImageSet, load_dataset, resolve_data_dir
+from companion.data import load_dataset
 from companion.errors import CompanionError, DataError
 from companion.models import DigitClassifier
 
 __all__ = [
-    "classifier_path",
-    "train_classifier",
-    "load_classifier",
-    "get_classifier",
-    "accuracy",
+    "COVERAGE_MIN_SHARE",
     "FIDScorer",
+    "accuracy",
+    "classifier_path",
+    "get_classifier",
+    "load_classifier",
     "mode_coverage",
     "psnr",
     "ssim",
-    "COVERAGE_MIN_SHARE",
+    "train_classifier",
 ]
 
 #: A class counts as covered when at least this share of samples is classified as it (1/5 of uniform).
@@ -112,8 +111,16 @@ def train_classifier(
     acc = accuracy(model, test.images, test.labels)
     path = out or classifier_path(dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"format": CLASSIFIER_FORMAT, "dataset": dataset, "test_accuracy": acc,
-                 "channels": train.shape[0], "state": model.state_dict()}, path)
+    save_atomic(
+        {
+            "format": CLASSIFIER_FORMAT,
+            "dataset": dataset,
+            "test_accuracy": acc,
+            "channels": train.shape[0],
+            "state": model.state_dict(),
+        },
+        path,
+    )
     return model.eval(), acc
 
 
@@ -127,7 +134,9 @@ def load_classifier(path: str | os.PathLike[str], device: torch.device | str = "
 
 
 def get_classifier(
-    dataset: str, data_dir: str | os.PathLike[str] | None = None, device: torch.device | str = "cpu",
+    dataset: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> DigitClassifier:
     """The cached classifier for ``dataset``, training it first if there is none."""
@@ -136,8 +145,9 @@ def get_classifier(
         return load_classifier(path, device)[0]
     if progress:
         print(f"no cached {dataset} classifier at {path}: training one (a few CPU minutes, once)")
-    model, acc = train_classifier(dataset, data_dir, device=device, progress=progress,
-                                  epochs=30 if dataset == "synthetic" else 3)
+    model, acc = train_classifier(
+        dataset, data_dir, device=device, progress=progress, epochs=30 if dataset == "synthetic" else 3
+    )
     if progress:
         print(f"classifier test accuracy {acc:.2%}, cached at {path}")
     return model
@@ -169,7 +179,11 @@ def mode_coverage(predicted: Tensor, num_classes: int = 10) -> dict[str, Any]:
     hist = torch.bincount(predicted.cpu(), minlength=num_classes).double()
     p = hist / hist.sum()
     kl = float((p[p > 0] * (p[p > 0] * num_classes).log()).sum())
-    return {"modes": int((p >= COVERAGE_MIN_SHARE).sum()), "class_kl": kl, "class_hist": [round(float(v), 4) for v in p]}
+    return {
+        "modes": int((p >= COVERAGE_MIN_SHARE).sum()),
+        "class_kl": kl,
+        "class_hist": [round(float(v), 4) for v in p],
+    }
 
 
 class FIDScorer:
@@ -185,8 +199,14 @@ class FIDScorer:
         features: ``"classifier"`` (default) or ``"inception"`` (needs torch-fidelity and its weights).
     """
 
-    def __init__(self, classifier: DigitClassifier | None, real: Tensor, device: torch.device | str = "cpu",
-                 features: str = "classifier", batch: int = 500) -> None:
+    def __init__(
+        self,
+        classifier: DigitClassifier | None,
+        real: Tensor,
+        device: torch.device | str = "cpu",
+        features: str = "classifier",
+        batch: int = 500,
+    ) -> None:
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         self.device, self.batch, self.classifier, self.features = torch.device(device), batch, classifier, features
@@ -251,5 +271,3 @@ def ssim(x: Tensor, y: Tensor) -> Tensor:
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     return structural_similarity_index_measure(x.float(), y.float(), data_range=1.0, reduction="none")
-
-

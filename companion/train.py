@@ -36,7 +36,7 @@ from companion.data import ImageSet
 from companion.errors import TrainingDiverged
 from companion.losses import GANLoss
 
-__all__ = ["GANTrainer", "resolve_device", "Evaluator", "STEP_FIELDS"]
+__all__ = ["STEP_FIELDS", "Evaluator", "GANTrainer", "resolve_device"]
 
 #: Per-step quantities, in the order they are stored on the device during an epoch.
 STEP_FIELDS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
@@ -109,7 +109,13 @@ class GANTrainer:
         progress: bool = True,
     ) -> None:
         self.G, self.D, self.loss, self.data, self.cfg = generator, discriminator, loss, data, cfg
-        self.run_dir, self.device, self.meta, self.evaluate, self.progress = run_dir, device, meta or {}, evaluate, progress
+        self.run_dir, self.device, self.meta, self.evaluate, self.progress = (
+            run_dir,
+            device,
+            meta or {},
+            evaluate,
+            progress,
+        )
         self.ckpt_path = run_dir / "ckpt.pt"
         self.metrics_path = run_dir / "metrics.jsonl"
         fused = device.type == "cuda"
@@ -163,6 +169,7 @@ class GANTrainer:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
         self.fixed_z = ck["fixed_z"].to(self.device)
         self.epoch = int(ck["epoch"])
+
     # --8<-- [end:state]
 
     # --8<-- [start:step]
@@ -190,10 +197,18 @@ class GANTrainer:
         grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.G.parameters() if p.grad is not None])
         self.opt_g.step()
         with torch.no_grad():
-            stats_row.copy_(torch.stack([
-                d_loss.detach(), g_loss.detach(),
-                self.loss.score(real_logits).mean(), self.loss.score(fake_logits).mean(), grad_norm,
-            ]))
+            stats_row.copy_(
+                torch.stack(
+                    [
+                        d_loss.detach(),
+                        g_loss.detach(),
+                        self.loss.score(real_logits).mean(),
+                        self.loss.score(fake_logits).mean(),
+                        grad_norm,
+                    ]
+                )
+            )
+
     # --8<-- [end:step]
 
     @torch.no_grad()
@@ -208,8 +223,11 @@ class GANTrainer:
 
     def _check_finite(self, values: Tensor, epoch: int, step: int) -> None:
         if not bool(torch.isfinite(values).all()):
-            kept = (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.ckpt_path}"
-                    if self.ckpt_path.exists() else "no epoch had finished, so there is no checkpoint")
+            kept = (
+                f"the last good checkpoint (epoch {self.epoch}) is kept in {self.ckpt_path}"
+                if self.ckpt_path.exists()
+                else "no epoch had finished, so there is no checkpoint"
+            )
             raise TrainingDiverged(
                 f"training diverged: a loss became NaN or infinite at epoch {epoch}, step {step}; {kept}; "
                 "try a smaller --lr"
@@ -240,9 +258,12 @@ class GANTrainer:
 
             raise ConfigError(f"batch size {cfg.batch_size} is larger than the {len(self.data)} training images")
         (self.run_dir / "grids").mkdir(parents=True, exist_ok=True)
-        with _deterministic(cfg.deterministic), tqdm(
-            total=(cfg.epochs - self.epoch) * steps, disable=not self.progress, unit="step", dynamic_ncols=True
-        ) as bar:
+        with (
+            _deterministic(cfg.deterministic),
+            tqdm(
+                total=(cfg.epochs - self.epoch) * steps, disable=not self.progress, unit="step", dynamic_ncols=True
+            ) as bar,
+        ):
             while self.epoch < cfg.epochs:
                 epoch = self.epoch + 1
                 bar.set_description(f"{self.loss.name} epoch {epoch}/{cfg.epochs}")
@@ -274,8 +295,17 @@ class GANTrainer:
                     self.G.train()
                 with self.metrics_path.open("a") as f:
                     for i, row in enumerate(rows.tolist()):
-                        f.write(json.dumps({"type": "step", "epoch": epoch, "step": (epoch - 1) * steps + i + 1,
-                                            **dict(zip(STEP_FIELDS, row))}) + "\n")
+                        f.write(
+                            json.dumps(
+                                {
+                                    "type": "step",
+                                    "epoch": epoch,
+                                    "step": (epoch - 1) * steps + i + 1,
+                                    **dict(zip(STEP_FIELDS, row)),
+                                }
+                            )
+                            + "\n"
+                        )
                     f.write(json.dumps(record) + "\n")
                 self.epoch = epoch
                 save_atomic(self.state(), self.ckpt_path)
@@ -303,9 +333,14 @@ class GANTrainer:
         if steps:
             x = [r["step"] for r in steps]
             plot_curves(
-                {"D loss": (x, _smooth([r["d_loss"] for r in steps])), "G loss": (x, _smooth([r["g_loss"] for r in steps]))},
+                {
+                    "D loss": (x, _smooth([r["d_loss"] for r in steps])),
+                    "G loss": (x, _smooth([r["g_loss"] for r in steps])),
+                },
                 self.run_dir / "losses.png",
-                xlabel="step", ylabel="loss (moving average over 25 steps)", title=f"{self.loss.name} loss",
+                xlabel="step",
+                ylabel="loss (moving average over 25 steps)",
+                title=f"{self.loss.name} loss",
             )
         last = epochs[-1] if epochs else {}
         fids = [r["fid"] for r in epochs if r.get("fid") is not None]
@@ -333,8 +368,14 @@ def _smooth(values: list[float], window: int = 25) -> list[float]:
 
 
 def _epoch_line(r: dict[str, Any]) -> str:
-    parts = [f"epoch {r['epoch']}", f"D {r['d_loss']:.3f}", f"G {r['g_loss']:.3f}",
-             f"D(x) {r['d_real']:.2f}", f"D(G(z)) {r['d_fake']:.2f}", f"{r['images_per_s']:.0f} img/s"]
+    parts = [
+        f"epoch {r['epoch']}",
+        f"D {r['d_loss']:.3f}",
+        f"G {r['g_loss']:.3f}",
+        f"D(x) {r['d_real']:.2f}",
+        f"D(G(z)) {r['d_fake']:.2f}",
+        f"{r['images_per_s']:.0f} img/s",
+    ]
     if r.get("fid") is not None:
         parts.append(f"FID {r['fid']:.2f}")
     if r.get("modes") is not None:

@@ -12,8 +12,19 @@ import torch
 
 from companion.cli import main
 
-TINY = ["--dataset", "synthetic", "--epochs", "1", "--batch-size", "64", "--fid-samples", "0", "--no-progress",
-        "--n-fixed", "8"]
+TINY = [
+    "--dataset",
+    "synthetic",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--fid-samples",
+    "0",
+    "--no-progress",
+    "--n-fixed",
+    "8",
+]
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -59,8 +70,17 @@ def test_train_rejects_bad_options(tmp_path: Path, capsys, args: list[str], matc
 
 
 def test_missing_data_offline(tmp_path: Path, capsys) -> None:
-    rc, err = run_cli(capsys, "train", "--out", str(tmp_path / "r"), "--dataset", "mnist",
-                      "--data-dir", str(tmp_path / "empty"), "--no-progress")
+    rc, err = run_cli(
+        capsys,
+        "train",
+        "--out",
+        str(tmp_path / "r"),
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "empty"),
+        "--no-progress",
+    )
     assert_one_line_error(rc, err, "mnist not found")
     assert str(tmp_path / "empty" / "MNIST" / "raw") in err
     assert not (tmp_path / "r").exists()
@@ -81,12 +101,41 @@ def test_resume_without_checkpoint(tmp_path: Path, capsys) -> None:
 
 def test_sample_writes_uint8_nchw(trained: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "s.npy"
-    assert main(["sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "37", "--out", str(out), "--seed", "3",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(trained / "ckpt.pt"),
+                "--n",
+                "37",
+                "--out",
+                str(out),
+                "--seed",
+                "3",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     a = np.load(out)
     assert a.dtype == np.uint8 and a.shape == (37, 1, 28, 28)
-    main(["sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "37", "--out", str(tmp_path / "t.npy"),
-          "--seed", "3", "--device", "cpu"])
+    main(
+        [
+            "sample",
+            "--checkpoint",
+            str(trained / "ckpt.pt"),
+            "--n",
+            "37",
+            "--out",
+            str(tmp_path / "t.npy"),
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ]
+    )
     assert np.array_equal(a, np.load(tmp_path / "t.npy"))  # the seed fixes the samples
 
 
@@ -113,12 +162,16 @@ def test_sample_rejects_checkpoint_of_another_architecture(trained: Path, tmp_pa
 
 
 def test_sample_rejects_bad_n(trained: Path, tmp_path: Path, capsys) -> None:
-    rc, err = run_cli(capsys, "sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "0",
-                      "--out", str(tmp_path / "s.npy"))
+    rc, err = run_cli(
+        capsys, "sample", "--checkpoint", str(trained / "ckpt.pt"), "--n", "0", "--out", str(tmp_path / "s.npy")
+    )
     assert_one_line_error(rc, err, "--n must be positive")
 
 
 def test_console_entry_point_and_module_agree(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "companion", "train", "--out", str(tmp_path / "x"), "--loss", "nope"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "companion", "train", "--out", str(tmp_path / "x"), "--loss", "nope"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown loss 'nope'" in r.stderr

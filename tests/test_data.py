@@ -130,7 +130,8 @@ def _faces(folder: Path, n: int) -> None:
 def test_celeba_in_torchvision_layout_with_partition(tmp_path: Path) -> None:
     _faces(tmp_path / "celeba" / "img_align_celeba", 5)
     (tmp_path / "celeba" / "list_eval_partition.txt").write_text(
-        "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate([0, 0, 0, 1, 2])))
+        "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate([0, 0, 0, 1, 2]))
+    )
     train = load_dataset("celeba", "train", tmp_path)
     assert train.images.shape == (3, 3, 64, 64) and train.images.dtype == torch.uint8 and train.labels is None
     assert (tmp_path / "celeba" / "celeba64_uint8.pt").is_file()  # decoded once, cached

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from companion.errors import ConfigError
 from companion.losses import (
     LOSSES,
     bce_discriminator_loss,
@@ -16,7 +17,6 @@ from companion.losses import (
     minimax_generator_loss,
     nonsaturating_generator_loss,
 )
-from companion.errors import ConfigError
 
 
 def sig(a: float) -> float:
@@ -48,7 +48,8 @@ def test_lsgan_discriminator_loss_matches_hand_computation() -> None:
 def test_losses_average_over_the_batch() -> None:
     a = torch.tensor([-1.0, 2.0], dtype=torch.float64)
     assert nonsaturating_generator_loss(a).item() == pytest.approx(
-        (-math.log(sig(-1.0)) - math.log(sig(2.0))) / 2, rel=1e-12)
+        (-math.log(sig(-1.0)) - math.log(sig(2.0))) / 2, rel=1e-12
+    )
 
 
 def _grad(fn, a: float) -> float:

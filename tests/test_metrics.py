@@ -28,7 +28,7 @@ def synth_classifier():
 def test_classifier_is_trained_cached_and_accurate(synth_classifier) -> None:
     test = make_synthetic(256, seed=1)
     assert accuracy(synth_classifier, test.images, test.labels) > 0.9
-    model, info = load_classifier(classifier_path("synthetic"))
+    _model, info = load_classifier(classifier_path("synthetic"))
     assert info["dataset"] == "synthetic" and info["test_accuracy"] > 0.9
 
 

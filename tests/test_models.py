@@ -16,8 +16,10 @@ def _convs(module: nn.Module) -> list[nn.Module]:
 
 def test_report_generator_is_exactly_the_reports() -> None:
     g = ReportGenerator()
-    got = [(type(m).__name__, m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.output_padding)
-           for m in _convs(g)]
+    got = [
+        (type(m).__name__, m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.output_padding)
+        for m in _convs(g)
+    ]
     assert got == [
         ("ConvTranspose2d", 100, 256, (3, 3), (2, 2), (0, 0), (0, 0)),
         ("ConvTranspose2d", 256, 128, (3, 3), (2, 2), (0, 0), (0, 0)),
@@ -32,11 +34,24 @@ def test_report_generator_is_exactly_the_reports() -> None:
 def test_report_discriminator_is_exactly_the_reports() -> None:
     d = ReportDiscriminator()
     got = [(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding) for m in _convs(d)]
-    assert got == [(1, 28, (4, 4), (2, 2), (1, 1)), (28, 56, (4, 4), (2, 2), (1, 1)),
-                   (56, 112, (4, 4), (2, 2), (1, 1)), (112, 1, (4, 4), (2, 2), (1, 1))]
+    assert got == [
+        (1, 28, (4, 4), (2, 2), (1, 1)),
+        (28, 56, (4, 4), (2, 2), (1, 1)),
+        (56, 112, (4, 4), (2, 2), (1, 1)),
+        (112, 1, (4, 4), (2, 2), (1, 1)),
+    ]
     kinds = [type(m).__name__ for m in d.net]
-    assert kinds == ["Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d", "LeakyReLU",
-                     "Conv2d", "BatchNorm2d", "LeakyReLU", "Conv2d"]
+    assert kinds == [
+        "Conv2d",
+        "LeakyReLU",
+        "Conv2d",
+        "BatchNorm2d",
+        "LeakyReLU",
+        "Conv2d",
+        "BatchNorm2d",
+        "LeakyReLU",
+        "Conv2d",
+    ]
     assert all(m.negative_slope == 0.2 for m in d.net if isinstance(m, nn.LeakyReLU))
     assert all(m.bias is None for m in _convs(d))
 

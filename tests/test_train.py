@@ -25,15 +25,19 @@ from companion.train import STEP_FIELDS, GANTrainer
 
 
 def tiny(**kw):
-    base = dict(dataset="synthetic", epochs=2, batch_size=64, fid_samples=0, deterministic=True, device="cpu",
-                n_fixed=16)
+    base = dict(
+        dataset="synthetic", epochs=2, batch_size=64, fid_samples=0, deterministic=True, device="cpu", n_fixed=16
+    )
     base.update(kw)
     return make_config(None, **base)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     ck = load_checkpoint(path, GAN_FORMAT)
-    return {**{f"g.{k}": v for k, v in ck["generator"].items()}, **{f"d.{k}": v for k, v in ck["discriminator"].items()}}
+    return {
+        **{f"g.{k}": v for k, v in ck["generator"].items()},
+        **{f"d.{k}": v for k, v in ck["discriminator"].items()},
+    }
 
 
 def _assert_bit_identical(a: Path, b: Path) -> None:
@@ -68,15 +72,38 @@ def test_resume_is_bit_identical_in_process(tmp_path: Path) -> None:
     run_training(tiny(epochs=3), tmp_path / "split", resume=True, explicit={"epochs"}, progress=False)
     _assert_bit_identical(tmp_path / "straight" / "ckpt.pt", tmp_path / "split" / "ckpt.pt")
     # metrics of the resumed run are continuous and not duplicated
-    epochs = [json.loads(x)["epoch"] for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
-              if '"type": "epoch"' in x]
+    epochs = [
+        json.loads(x)["epoch"]
+        for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+        if '"type": "epoch"' in x
+    ]
     assert epochs == [1, 2, 3]
 
 
 def _train_cmd(out: Path, epochs: int) -> list[str]:
-    return [sys.executable, "-m", "companion", "train", "--dataset", "synthetic", "--epochs", str(epochs),
-            "--batch-size", "16", "--fid-samples", "0", "--deterministic", "true", "--device", "cpu",
-            "--n-fixed", "16", "--no-progress", "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "companion",
+        "train",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "16",
+        "--fid-samples",
+        "0",
+        "--deterministic",
+        "true",
+        "--device",
+        "cpu",
+        "--n-fixed",
+        "16",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
@@ -84,8 +111,9 @@ def test_killed_run_resumes_bit_identically(tmp_path: Path, sig: signal.Signals)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     epochs = 4
     subprocess.run(_train_cmd(tmp_path / "straight", epochs), check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(_train_cmd(tmp_path / "killed", epochs), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _train_cmd(tmp_path / "killed", epochs), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     ckpt = tmp_path / "killed" / "ckpt.pt"
     deadline = time.monotonic() + 120
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -96,7 +124,7 @@ def test_killed_run_resumes_bit_identically(tmp_path: Path, sig: signal.Signals)
     assert done < epochs, "the run finished before it could be interrupted"
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
-    subprocess.run(_train_cmd(tmp_path / "killed", epochs) + ["--resume"], check=True, env=env, capture_output=True)
+    subprocess.run([*_train_cmd(tmp_path / "killed", epochs), "--resume"], check=True, env=env, capture_output=True)
     _assert_bit_identical(tmp_path / "straight" / "ckpt.pt", ckpt)
 
 
@@ -137,5 +165,10 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
 
     run_training(tiny(epochs=1), tmp_path / "r", progress=False)
     with pytest.raises(ConfigError, match="whose loss is 'nonsaturating'"):
-        run_training(dataclasses.replace(tiny(epochs=1), loss="lsgan"), tmp_path / "r", resume=True,
-                     explicit={"loss"}, progress=False)
+        run_training(
+            dataclasses.replace(tiny(epochs=1), loss="lsgan"),
+            tmp_path / "r",
+            resume=True,
+            explicit={"loss"},
+            progress=False,
+        )

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["chapter_parser", "record_command", "markdown_table", "REPO_ROOT"]
+__all__ = ["REPO_ROOT", "chapter_parser", "markdown_table", "record_command"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,8 +24,9 @@ def chapter_parser(name: str, description: str) -> argparse.ArgumentParser:
     p = _Parser(prog=f"python -m companion.chapters.{name}", description=description)
     p.add_argument("--preset", choices=("quick", "full"), default="quick")
     p.add_argument("--data-dir", help="data folder (default: $COMPANION_DATA or ~/.cache/companion/data)")
-    p.add_argument("--assets", type=Path, default=REPO_ROOT / "docs" / "assets" / name,
-                   help="where the figures and tables go")
+    p.add_argument(
+        "--assets", type=Path, default=REPO_ROOT / "docs" / "assets" / name, help="where the figures and tables go"
+    )
     p.add_argument("--runs", type=Path, default=Path("runs") / name, help="where the training runs go")
     p.add_argument("--device", default="auto")
     p.add_argument("--dry-run", action="store_true", help="tiny synthetic data, seconds: checks the pipeline only")
@@ -54,6 +55,7 @@ def record_command(assets: Path, settings: dict[str, Any], seconds: float) -> st
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     """A Markdown table of ``rows``; ``columns`` are (key, header) pairs; floats get 3 significant places."""
+
     def fmt(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"

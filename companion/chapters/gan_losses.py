@@ -27,7 +27,7 @@ from companion.config import make_config
 from companion.errors import CompanionError
 from companion.experiment import run_training
 
-__all__ = ["main", "LOSS_ORDER"]
+__all__ = ["LOSS_ORDER", "main"]
 
 LOSS_ORDER = ("minimax", "nonsaturating", "lsgan")
 COLORS = {"minimax": "tab:red", "nonsaturating": "tab:blue", "lsgan": "tab:green"}
@@ -36,7 +36,7 @@ COLORS = {"minimax": "tab:red", "nonsaturating": "tab:blue", "lsgan": "tab:green
 def _train_all(args, cfg) -> dict[str, Path]:
     runs = {}
     for loss in LOSS_ORDER:
-        out = args.runs / (("dry" if args.dry_run else args.preset)) / loss
+        out = args.runs / ("dry" if args.dry_run else args.preset) / loss
         runs[loss] = out
         ck = out / "ckpt.pt"
         summary = out / "summary.json"
@@ -45,8 +45,15 @@ def _train_all(args, cfg) -> dict[str, Path]:
 
             if json.loads(summary.read_text()).get("epochs") == cfg.epochs:
                 continue  # already complete: only the figures are redrawn
-        run_training(dataclasses.replace(cfg, loss=loss), out, data_dir=args.data_dir, resume=ck.is_file(),
-                     overwrite=not ck.is_file(), explicit={"epochs"}, progress=not args.no_progress)
+        run_training(
+            dataclasses.replace(cfg, loss=loss),
+            out,
+            data_dir=args.data_dir,
+            resume=ck.is_file(),
+            overwrite=not ck.is_file(),
+            explicit={"epochs"},
+            progress=not args.no_progress,
+        )
     return runs
 
 
@@ -94,12 +101,19 @@ def _figures(runs: dict[str, Path], assets: Path) -> list[dict[str, Any]]:
     fig, axes = new_figure(2, 1, 4.6, 3.4)
     for loss in LOSS_ORDER:
         steps, ep = data[loss]
-        axes[0][0].plot([r["step"] for r in steps], _smooth([r["g_grad_norm"] for r in steps]), label=loss,
-                        color=COLORS[loss], lw=1.2)
-        axes[0][1].plot([r["epoch"] for r in ep], [r["d_real"] for r in ep], "o-", color=COLORS[loss],
-                        label=f"{loss}: real")
-        axes[0][1].plot([r["epoch"] for r in ep], [r["d_fake"] for r in ep], "s--", color=COLORS[loss],
-                        label=f"{loss}: fake")
+        axes[0][0].plot(
+            [r["step"] for r in steps],
+            _smooth([r["g_grad_norm"] for r in steps]),
+            label=loss,
+            color=COLORS[loss],
+            lw=1.2,
+        )
+        axes[0][1].plot(
+            [r["epoch"] for r in ep], [r["d_real"] for r in ep], "o-", color=COLORS[loss], label=f"{loss}: real"
+        )
+        axes[0][1].plot(
+            [r["epoch"] for r in ep], [r["d_fake"] for r in ep], "s--", color=COLORS[loss], label=f"{loss}: fake"
+        )
     axes[0][0].set(xlabel="step", ylabel="||dL_G/dθ_G|| (moving average)", yscale="log")
     axes[0][1].set(xlabel="epoch", ylabel="mean D output (D(x) for BCE, raw for LSGAN)")
     for ax in axes[0]:
@@ -121,15 +135,23 @@ def _figures(runs: dict[str, Path], assets: Path) -> list[dict[str, Any]]:
         steps, ep = data[loss]
         last = ep[-1]
         early = steps[: max(1, len(steps) // len(ep) // 5)]  # first fifth of epoch 1
-        rows.append({
-            "loss": loss, "epochs": last["epoch"], "final_fid": last.get("fid"),
-            "best_fid": min((r["fid"] for r in ep if "fid" in r), default=None),
-            "modes": last.get("modes"), "class_kl": last.get("class_kl"),
-            "d_real": last["d_real"], "d_fake": last["d_fake"],
-            "early_g_grad_norm": sum(r["g_grad_norm"] for r in early) / len(early),
-            "minutes": sum(r["seconds"] for r in ep) / 60, "images_per_s": last["images_per_s"],
-            "fid_per_epoch": [r.get("fid") for r in ep], "modes_per_epoch": [r.get("modes") for r in ep],
-        })
+        rows.append(
+            {
+                "loss": loss,
+                "epochs": last["epoch"],
+                "final_fid": last.get("fid"),
+                "best_fid": min((r["fid"] for r in ep if "fid" in r), default=None),
+                "modes": last.get("modes"),
+                "class_kl": last.get("class_kl"),
+                "d_real": last["d_real"],
+                "d_fake": last["d_fake"],
+                "early_g_grad_norm": sum(r["g_grad_norm"] for r in early) / len(early),
+                "minutes": sum(r["seconds"] for r in ep) / 60,
+                "images_per_s": last["images_per_s"],
+                "fid_per_epoch": [r.get("fid") for r in ep],
+                "modes_per_epoch": [r.get("modes") for r in ep],
+            }
+        )
     return rows
 
 
@@ -139,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         if args.dry_run:
-            cfg = make_config(None, dataset="synthetic", epochs=2, batch_size=64, fid_samples=256,
-                              device=args.device, n_fixed=16)
+            cfg = make_config(
+                None, dataset="synthetic", epochs=2, batch_size=64, fid_samples=256, device=args.device, n_fixed=16
+            )
         else:
             cfg = make_config(args.preset, dataset="mnist", device=args.device)
         args.assets.mkdir(parents=True, exist_ok=True)
@@ -149,13 +172,25 @@ def main(argv: list[str] | None = None) -> int:
     except CompanionError as exc:
         print(f"gan_losses: error: {exc}", file=__import__("sys").stderr)
         return 2
-    write_json({"preset": "dry-run" if args.dry_run else args.preset, "config": dataclasses.asdict(cfg),
-                "results": rows}, args.assets / "results.json")
-    table = markdown_table(rows, [("loss", "loss"), ("epochs", "epochs"), ("final_fid", "final FID"),
-                                  ("best_fid", "best FID"), ("modes", "classes covered"),
-                                  ("class_kl", "KL(class hist ‖ uniform)"), ("d_real", "D(x)"),
-                                  ("d_fake", "D(G(z))"), ("early_g_grad_norm", "early ‖∇G‖"),
-                                  ("minutes", "train min")])
+    write_json(
+        {"preset": "dry-run" if args.dry_run else args.preset, "config": dataclasses.asdict(cfg), "results": rows},
+        args.assets / "results.json",
+    )
+    table = markdown_table(
+        rows,
+        [
+            ("loss", "loss"),
+            ("epochs", "epochs"),
+            ("final_fid", "final FID"),
+            ("best_fid", "best FID"),
+            ("modes", "classes covered"),
+            ("class_kl", "KL(class hist ‖ uniform)"),
+            ("d_real", "D(x)"),
+            ("d_fake", "D(G(z))"),
+            ("early_g_grad_norm", "early ‖∇G‖"),
+            ("minutes", "train min"),
+        ],
+    )
     (args.assets / "results.md").write_text(table)
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("loss", "compile")}
     record_command(args.assets, settings, time.perf_counter() - t0)

@@ -17,14 +17,14 @@ from companion.models.report28 import ReportDiscriminator, ReportGenerator
 __all__ = [
     "ARCHS",
     "ArchSpec",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "DigitClassifier",
+    "ReportDiscriminator",
+    "ReportGenerator",
     "build_gan",
     "build_generator",
     "dcgan_init",
-    "DigitClassifier",
-    "DCGANGenerator",
-    "DCGANDiscriminator",
-    "ReportGenerator",
-    "ReportDiscriminator",
 ]
 
 #: Image side length each architecture produces and consumes.
@@ -75,8 +75,6 @@ def build_gan(spec: ArchSpec) -> tuple[nn.Module, nn.Module]:
     and was trained with it.
     """
     g = build_generator(spec)
-    d: nn.Module = (
-        ReportDiscriminator(spec.channels) if spec.arch == "report28" else DCGANDiscriminator(spec.channels)
-    )
+    d: nn.Module = ReportDiscriminator(spec.channels) if spec.arch == "report28" else DCGANDiscriminator(spec.channels)
     d.apply(dcgan_init)
     return g, d

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator"]
+__all__ = ["DCGANDiscriminator", "DCGANGenerator"]
 
 
 class DCGANGenerator(nn.Module):

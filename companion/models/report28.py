@@ -14,10 +14,9 @@ Shapes through the generator (stride 2, no padding unless stated)::
 
 from __future__ import annotations
 
-
 from torch import Tensor, nn
 
-__all__ = ["ReportGenerator", "ReportDiscriminator"]
+__all__ = ["ReportDiscriminator", "ReportGenerator"]
 
 
 # --8<-- [start:generator]
@@ -88,5 +87,3 @@ class ReportDiscriminator(nn.Module):
 
 
 # --8<-- [end:discriminator]
-
-

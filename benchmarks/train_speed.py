@@ -1,0 +1,153 @@
+"""Training speed: the project's trainer against a loop written the report's way.
+
+Both train the report's G/D on MNIST with the non-saturating loss, batch 128,
+Adam 2e-4, for one epoch (or ``--steps``), in the same process, same seed:
+
+* reference: ``torchvision.datasets.MNIST`` + ``ToTensor`` + ``DataLoader``
+  (PIL decode per sample), D ending in ``Sigmoid`` and ``nn.BCELoss``, D's weight
+  gradients computed in the G step too, default memory format;
+* companion: :class:`companion.train.GANTrainer` (uint8 tensor in memory, batches
+  by indexing, logits + softplus, channels-last, D frozen in the G step, bf16
+  autocast and fused Adam on CUDA).
+
+Prints images/s of both, the ratio, and the FID of both generators after the
+epoch (classifier features, 5,000 samples) to show the speed costs no quality.
+With ``--full`` on a GPU it also times the chapter's 3 losses x 20 epochs.
+
+    python benchmarks/train_speed.py --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def reference_epoch(data_dir: str, device: torch.device, steps: int | None, seed: int) -> tuple[float, nn.Module]:
+    """The report's loop; returns (images/s, generator)."""
+    import torchvision
+    from torch.utils.data import DataLoader
+    from torchvision.transforms import ToTensor
+
+    from companion.models import dcgan_init
+    from companion.models.report28 import ReportDiscriminator, ReportGenerator
+
+    torch.manual_seed(seed)
+    ds = torchvision.datasets.MNIST(data_dir, train=True, download=False, transform=ToTensor())
+    loader = DataLoader(ds, batch_size=128, shuffle=True, drop_last=True)
+    G = ReportGenerator().apply(dcgan_init).to(device)
+    D = nn.Sequential(ReportDiscriminator(), nn.Sigmoid()).apply(dcgan_init).to(device)
+    bce = nn.BCELoss()
+    og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    n, t0 = 0, time.perf_counter()
+    for i, (x, _) in enumerate(loader):
+        if steps is not None and i >= steps:
+            break
+        x = x.to(device)
+        ones, zeros = torch.ones(x.shape[0], device=device), torch.zeros(x.shape[0], device=device)
+        fake = G(torch.randn(x.shape[0], 100, device=device))
+        d_loss = bce(D(x), ones) + bce(D(fake.detach()), zeros)
+        od.zero_grad()
+        d_loss.backward()
+        od.step()
+        g_loss = bce(D(fake), ones)
+        og.zero_grad()
+        g_loss.backward()
+        og.step()
+        n += x.shape[0]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - t0), G.eval()
+
+
+def companion_run(
+    data_dir: str,
+    device: torch.device,
+    epochs: int,
+    steps: int | None,
+    seed: int,
+    loss: str = "nonsaturating",
+    compile_: bool = False,
+) -> tuple[float, float, nn.Module]:
+    """The project's trainer; returns (images/s, seconds, generator)."""
+    from companion.config import make_config
+    from companion.data import load_dataset
+    from companion.losses import get_loss
+    from companion.models import ArchSpec, build_gan
+    from companion.train import GANTrainer
+
+    cfg = make_config(
+        None, dataset="mnist", epochs=epochs, fid_samples=0, seed=seed, device=str(device.type), compile=compile_
+    )
+    data = load_dataset("mnist", "train", data_dir)
+    if steps is not None:
+        data = data.subset(steps * cfg.batch_size)
+    torch.manual_seed(seed)
+    G, D = build_gan(ArchSpec("report28", 1, 100))
+    fmt = torch.channels_last
+    G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = GANTrainer(G, D, get_loss(loss), data.to(device), cfg, Path(tmp), device=device, progress=False)
+        t0 = time.perf_counter()
+        tr.fit()
+        seconds = time.perf_counter() - t0
+        recs = [json.loads(x) for x in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+    ips = [r["images_per_s"] for r in recs if r["type"] == "epoch"]
+    return sum(ips) / len(ips), seconds, G.eval()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=None, help="steps per run (default: one full epoch, 468 steps)")
+    p.add_argument("--full", action="store_true", help="also time 3 losses x 20 epochs (meant for a GPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile in the companion run")
+    p.add_argument("--json", type=Path, help="write the numbers here too")
+    args = p.parse_args()
+    from companion.train import resolve_device
+
+    device = resolve_device(args.device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    ref_ips, ref_G = reference_epoch(args.data_dir, device, args.steps, 0)
+    print(f"reference (DataLoader + ToTensor + Sigmoid/BCELoss): {ref_ips:8.0f} images/s")
+    ours_ips, _, our_G = companion_run(args.data_dir, device, 1, args.steps, 0, compile_=args.compile)
+    print(f"companion trainer:                                   {ours_ips:8.0f} images/s")
+    ratio = ours_ips / ref_ips
+    print(f"speed-up: {ratio:.2f}x")
+    out = {"device": str(device), "reference_images_per_s": ref_ips, "companion_images_per_s": ours_ips, "ratio": ratio}
+    try:
+        from companion.data import load_dataset
+        from companion.metrics import FIDScorer, get_classifier
+
+        clf = get_classifier("mnist", args.data_dir, device)
+        scorer = FIDScorer(clf, load_dataset("mnist", "test", args.data_dir).images, device)
+        out["reference_fid"] = scorer.score_generator(ref_G, 5000, 100)["fid"]
+        out["companion_fid"] = scorer.score_generator(our_G, 5000, 100)["fid"]
+        print(
+            f"FID after the run (classifier features, 5k samples): reference {out['reference_fid']:.1f}, "
+            f"companion {out['companion_fid']:.1f}"
+        )
+    except Exception as exc:
+        print(f"(FID comparison skipped: {exc})")
+    if args.full:
+        total = 0.0
+        for loss in ("minimax", "nonsaturating", "lsgan"):
+            _, sec, _ = companion_run(args.data_dir, device, 20, None, 0, loss, compile_=args.compile)
+            print(f"{loss}: 20 epochs in {sec:.1f} s")
+            total += sec
+        print(f"3 losses x 20 epochs: {total:.1f} s")
+        out["full_3x20_seconds"] = total
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """The ``companion`` command: train, sample, classifier.
 
 Every user mistake ends in one line on stderr and exit status 2 (see
-:mod:`companion.errors`); Ctrl-C ends with status 130 and says how to resume.
+`companion.errors`); Ctrl-C ends with status 130 and says how to resume.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Training configuration: one frozen dataclass, two presets, strict overrides.
 
-Every default lives on one screen in :class:`TrainConfig`. A preset is a named
+Every default lives on one screen in `TrainConfig`. A preset is a named
 set of overrides (``quick`` for a few CPU minutes, ``full`` for the course
 report's settings), and command-line ``--key value`` pairs override on top.
 Unknown keys and ill-typed values are rejected with a one-line error.

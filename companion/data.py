@@ -10,7 +10,7 @@ Where data comes from, in order: ``data_dir`` (``--data-dir``), else the
 ``COMPANION_DATA`` environment variable, else a per-user cache folder
 (``$XDG_CACHE_HOME/companion/data``, usually ``~/.cache/companion/data``).
 Missing files are downloaded the usual torchvision way; when that is impossible
-(offline, or Google Drive's CelebA quota) a :class:`~companion.errors.DataError`
+(offline, or Google Drive's CelebA quota) a `companion.errors.DataError`
 names the files to fetch and the folder to put them in.
 """
 

@@ -1,7 +1,7 @@
 """The one exception type that reaches a reader as a one-line message.
 
 Everything a user can get wrong (a missing file, a bad shape, a foreign
-checkpoint, a diverged run) raises :class:`CompanionError`. The command line
+checkpoint, a diverged run) raises `CompanionError`. The command line
 prints its message on one line to stderr and exits with status 2, so readers
 never see a traceback for their own mistakes; a traceback means a bug here.
 """

@@ -1,7 +1,7 @@
 """Compose a training run from a config: data, models, trainer, FID, run folder.
 
-This is the glue between the generic trainer (:mod:`companion.train`) and the
-model-specific parts (:mod:`companion.models`, :mod:`companion.data`); the CLI
+This is the glue between the generic trainer (`companion.train`) and the
+model-specific parts (`companion.models`, `companion.data`); the CLI
 and the chapter scripts call it, so they train identically.
 """
 

@@ -1,10 +1,10 @@
 r"""The three GAN objectives of chapter 1, computed from discriminator logits.
 
-Notation: the discriminator returns a logit :math:`a = \mathrm{logit}\,D(x)`, so
-:math:`D(x) = \sigma(a)`. Because :math:`\log\sigma(a) = -\mathrm{softplus}(-a)` and
-:math:`\log(1-\sigma(a)) = -\mathrm{softplus}(a)`, every log-probability below is a
+Notation: the discriminator returns a logit $a = \mathrm{logit}\,D(x)$, so
+$D(x) = \sigma(a)$. Because $\log\sigma(a) = -\mathrm{softplus}(-a)$ and
+$\log(1-\sigma(a)) = -\mathrm{softplus}(a)$, every log-probability below is a
 softplus of a logit: finite for any finite logit, where ``Sigmoid`` followed by
-``BCELoss`` returns ``inf``/clamped values once :math:`\sigma(a)` rounds to 0 or 1.
+``BCELoss`` returns ``inf``/clamped values once $\sigma(a)$ rounds to 0 or 1.
 
 Every function takes logits of shape ``(B,)`` and returns a scalar mean.
 """
@@ -34,9 +34,10 @@ __all__ = [
 def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     r"""Discriminator loss of the original GAN (Goodfellow et al., 2014).
 
-    .. math::
-        L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]
-            = \mathbb{E}[\mathrm{softplus}(-a_{real})] + \mathbb{E}[\mathrm{softplus}(a_{fake})]
+    $$
+    L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]
+    = \mathbb{E}[\mathrm{softplus}(-a_{real})] + \mathbb{E}[\mathrm{softplus}(a_{fake})]
+    $$
 
     Args:
         real_logits: (B,) logits of D on data images.
@@ -51,11 +52,12 @@ def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
     r"""The original, *saturating* generator loss (Goodfellow et al., 2014).
 
-    .. math::
-        L_G = \mathbb{E}_z[\log(1 - D(G(z)))] = -\mathbb{E}[\mathrm{softplus}(a)],
-        \qquad \frac{\partial L_G}{\partial a} = -\sigma(a) \to 0 \text{ as } D(G(z)) \to 0.
+    $$
+    L_G = \mathbb{E}_z[\log(1 - D(G(z)))] = -\mathbb{E}[\mathrm{softplus}(a)],
+    \qquad \frac{\partial L_G}{\partial a} = -\sigma(a) \to 0 \text{ as } D(G(z)) \to 0.
+    $$
 
-    Early in training D rejects fakes confidently (:math:`a \ll 0`), so the
+    Early in training D rejects fakes confidently ($a \ll 0$), so the
     gradient reaching G vanishes: the loss saturates.
 
     Args:
@@ -70,9 +72,10 @@ def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
 def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
     r"""The non-saturating generator loss (Goodfellow et al., 2014, section 3).
 
-    .. math::
-        L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}[\mathrm{softplus}(-a)],
-        \qquad \frac{\partial L_G}{\partial a} = -(1 - \sigma(a)) \to -1 \text{ as } D(G(z)) \to 0.
+    $$
+    L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}[\mathrm{softplus}(-a)],
+    \qquad \frac{\partial L_G}{\partial a} = -(1 - \sigma(a)) \to -1 \text{ as } D(G(z)) \to 0.
+    $$
 
     Same fixed point as the minimax loss, but strong gradients exactly when G is bad.
 
@@ -92,10 +95,11 @@ def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
 def lsgan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     r"""Least-squares discriminator loss (Mao et al., 2017) with a=0, b=1.
 
-    .. math::
-        L_D = \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]
+    $$
+    L_D = \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]
+    $$
 
-    where :math:`D` is the raw discriminator output (the logit, no sigmoid).
+    where $D$ is the raw discriminator output (the logit, no sigmoid).
 
     Args:
         real_logits: (B,) raw outputs of D on data images.
@@ -110,9 +114,10 @@ def lsgan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor
 def lsgan_generator_loss(fake_logits: Tensor) -> Tensor:
     r"""Least-squares generator loss (Mao et al., 2017) with c=1.
 
-    .. math::
-        L_G = \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2],
-        \qquad \frac{\partial L_G}{\partial a} = a - 1 \text{ (grows as fakes are rejected).}
+    $$
+    L_G = \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2],
+    \qquad \frac{\partial L_G}{\partial a} = a - 1 \text{ (grows as fakes are rejected).}
+    $$
 
     Args:
         fake_logits: (B,) raw outputs of D on generated images.

@@ -1,14 +1,15 @@
-"""Sample quality: FID in a digit classifier's features, mode coverage, PSNR/SSIM.
+r"""Sample quality: FID in a digit classifier's features, mode coverage, PSNR/SSIM.
 
 FID (Heusel et al., 2017) compares Gaussians fitted to features of real and
 generated images:
 
-.. math::
-    \\mathrm{FID} = \\lVert \\mu_r - \\mu_g \\rVert^2
-        + \\mathrm{tr}\\big(\\Sigma_r + \\Sigma_g - 2(\\Sigma_r\\Sigma_g)^{1/2}\\big).
+$$
+\mathrm{FID} = \lVert \mu_r - \mu_g \rVert^2
++ \mathrm{tr}\big(\Sigma_r + \Sigma_g - 2(\Sigma_r\Sigma_g)^{1/2}\big).
+$$
 
 Inception-v3 features describe photographs; for 28x28 digits the book uses the
-128-d penultimate layer of :class:`~companion.models.DigitClassifier`, trained
+128-d penultimate layer of `companion.models.DigitClassifier`, trained
 here on the same dataset (``companion classifier train``). The arithmetic is
 torchmetrics' ``FrechetInceptionDistance`` with that network as its feature
 extractor. Numbers are therefore comparable within this book, not with
@@ -172,7 +173,7 @@ def mode_coverage(predicted: Tensor, num_classes: int = 10) -> dict[str, Any]:
         predicted: (N,) predicted class indices of generated samples.
 
     Returns:
-        ``modes``: classes with at least :data:`COVERAGE_MIN_SHARE` of the samples;
+        ``modes``: classes with at least `COVERAGE_MIN_SHARE` of the samples;
         ``class_kl``: KL(p_hat || uniform) in nats (0 = perfectly even, log 10 = one class);
         ``class_hist``: the share of each class.
     """

@@ -2,8 +2,8 @@
 
 The trainer knows nothing model-specific (minGPT's split): it receives a
 generator ``G: (B, d) -> (B, C, H, W)``, a discriminator ``D: (B, C, H, W) -> (B,)``
-returning logits, a :class:`~companion.losses.GANLoss` and an in-memory
-:class:`~companion.data.ImageSet`. Everything it writes goes into one run folder:
+returning logits, a `companion.losses.GANLoss` and an in-memory
+`companion.data.ImageSet`. Everything it writes goes into one run folder:
 
 ``config.json``, ``metrics.jsonl`` (one record per step and per epoch),
 ``ckpt.pt`` (atomic, every epoch), ``grids/epoch_XXX.png`` (the fixed latent
@@ -65,15 +65,23 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def _deterministic(enabled: bool) -> Iterator[None]:
-    """Deterministic kernels for the duration of a run, restoring the caller's setting."""
+def _numerics(deterministic: bool) -> Iterator[None]:
+    """Run-wide numeric settings, restoring the caller's afterwards.
+
+    Deterministic kernels when asked (exact resume). Denormal floats flushed to
+    zero on the CPU: a saturated minimax run drives gradients below 1e-38, and
+    x86 CPUs process such denormals ~10x slower (measured: 2,800 -> 260 images/s).
+    """
     before = torch.are_deterministic_algorithms_enabled()
-    if enabled:
+    if deterministic:
         torch.use_deterministic_algorithms(True)
+    flushed = torch.set_flush_denormal(True)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
+        if flushed:
+            torch.set_flush_denormal(False)
 
 
 class GANTrainer:
@@ -82,7 +90,7 @@ class GANTrainer:
     Args:
         generator: Maps (B, latent_dim) to images in [0, 1].
         discriminator: Maps images to (B,) logits.
-        loss: The objective pair (see :mod:`companion.losses`).
+        loss: The objective pair (see `companion.losses`).
         data: Training images, already on ``device``.
         cfg: The run's configuration.
         run_dir: Output folder (created by the caller's policy; see ``companion.experiment``).
@@ -156,7 +164,7 @@ class GANTrainer:
         }
 
     def load(self, path: Path) -> None:
-        """Restore a checkpoint written by :meth:`state` (models, optimisers, RNG, epoch, fixed z)."""
+        """Restore a checkpoint written by `state` (models, optimisers, RNG, epoch, fixed z)."""
         ck = load_checkpoint(path, GAN_FORMAT)
         load_state(self.G, ck["generator"], path, "generator")
         load_state(self.D, ck["discriminator"], path, "discriminator")
@@ -259,7 +267,7 @@ class GANTrainer:
             raise ConfigError(f"batch size {cfg.batch_size} is larger than the {len(self.data)} training images")
         (self.run_dir / "grids").mkdir(parents=True, exist_ok=True)
         with (
-            _deterministic(cfg.deterministic),
+            _numerics(cfg.deterministic),
             tqdm(
                 total=(cfg.epochs - self.epoch) * steps, disable=not self.progress, unit="step", dynamic_ncols=True
             ) as bar,

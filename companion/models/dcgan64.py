@@ -3,7 +3,7 @@
 Generator: z -> 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64xC with
 batch norm and ReLU, Tanh output. Discriminator: the mirror image with strided
 convolutions, LeakyReLU(0.2), and no batch norm on the first layer. Weights are
-initialised from N(0, 0.02) as in the paper (see :func:`companion.models.dcgan_init`).
+initialised from N(0, 0.02) as in the paper (see `companion.models.dcgan_init`).
 
 The book keeps one image convention, values in [0, 1]: the generator maps its
 Tanh output t to (t + 1) / 2 and the discriminator maps its input back to [-1, 1],

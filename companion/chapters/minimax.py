@@ -1,0 +1,161 @@
+"""Part II.3: the order of min and max, on small games and on the GAN game in 1-D.
+
+Writes into ``docs/assets/minimax/``: ``orders.png`` (p_data with the generator and the
+discriminator each order produces), ``play.png`` (JS divergence under alternating gradient
+play and under best-response play, with snapshots of p_g), ``results.md``/``results.json``
+and ``command.md``. Runs in seconds on a CPU.
+
+    python -m companion.chapters.minimax
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from companion.artifacts import new_figure, write_json
+from companion.chapters.common import chapter_parser, markdown_table, record_command
+from companion.theory.minimax import (
+    best_response_generator,
+    gradient_play,
+    js_divergence,
+    make_problem,
+    matching_pennies,
+    max_d_min_g,
+    min_g_max_d,
+    optimal_discriminator,
+    pure_game_values,
+    squared_distance_game,
+    value,
+)
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = chapter_parser("minimax", "Part II.3: min_G max_D is not max_D min_G.")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    args.assets.mkdir(parents=True, exist_ok=True)
+    steps = 300 if args.dry_run else 3000
+    games = []
+    for name, payoff in (
+        ("matching pennies (pure)", matching_pennies()),
+        ("(x - y)^2 on [0,1]^2", squared_distance_game()),
+    ):
+        lo, hi = pure_game_values(payoff)
+        games.append({"game": name, "max_x_min_y": lo, "min_y_max_x": hi})
+    prob = make_problem()
+    right = min_g_max_d(prob, steps=steps)
+    wrong = max_d_min_g(prob, steps=steps)
+    # question (a): the best response to a fixed, imperfect D (the optimal D against a wide Gaussian p_g)
+    wide = make_problem(means=(0.0, 0.0), std=2.0).p_data
+    d_fixed = optimal_discriminator(prob.p_data, wide)
+    br = best_response_generator(d_fixed)
+    play_grad = gradient_play(prob, steps=steps, generator="gradient")
+    play_br = gradient_play(prob, steps=steps, generator="best_response")
+    x = prob.x.numpy()
+
+    fig, axes = new_figure(2, 1, 4.8, 3.4)
+    for ax, res, title in (
+        (axes[0][0], right, "min over G of max over D"),
+        (axes[0][1], wrong, "max over D of min over G"),
+    ):
+        ax.fill_between(x, prob.p_data.numpy(), color="0.8", label="p_data")
+        ax.plot(
+            x, res["p_g"].numpy(), color="tab:blue", label="p_g (bars: point mass)" if res["p_g"].max() == 1 else "p_g"
+        )
+        if res["p_g"].max() == 1:
+            ax.vlines(x[int(res["p_g"].argmax())], 0, float(prob.p_data.max()) * 1.2, color="tab:blue", lw=3)
+        ax2 = ax.twinx()
+        ax2.plot(x, res["d"].numpy(), color="tab:red", lw=1.2, label="D(x)")
+        ax2.set_ylim(0, 1)
+        ax2.set_ylabel("D(x)", color="tab:red")
+        ax.set(title=f"{title}\nV = {res['value']:.4f}, JS = {res['js']:.4f}", xlabel="x")
+        ax.legend(loc="upper left", fontsize=7)
+    fig.savefig(args.assets / "orders.png", dpi=110)
+
+    fig, axes = new_figure(2, 1, 4.8, 3.4)
+    axes[0][0].plot(play_grad["js"], label="G: one gradient step per D step", color="tab:blue")
+    axes[0][0].plot(play_br["js"], label="G: best response (wrong order)", color="tab:red")
+    axes[0][0].axhline(math.log(2), ls=":", color="0.4", label="log 2 (disjoint supports)")
+    axes[0][0].set(xlabel="round", ylabel="JS(p_data ‖ p_g)", yscale="log")
+    axes[0][0].legend(fontsize=7)
+    axes[0][1].fill_between(x, prob.p_data.numpy(), color="0.85", label="p_data")
+    for i, snap in enumerate(play_br["snapshots"]):
+        axes[0][1].vlines(
+            x[int(snap.argmax())], 0, float(prob.p_data.max()) * (0.4 + 0.1 * i), color="tab:red", alpha=0.4 + 0.07 * i
+        )
+    axes[0][1].plot(x, play_grad["p_g"].numpy(), color="tab:blue", label="p_g, gradient play (end)")
+    axes[0][1].set(xlabel="x", title="best-response play: where p_g's point mass sits over time (red)")
+    axes[0][1].legend(fontsize=7)
+    fig.savefig(args.assets / "play.png", dpi=110)
+
+    results = {
+        "games": games,
+        "log4": math.log(4),
+        "min_g_max_d": {
+            "value": right["value"],
+            "js": right["js"],
+            "tv": float((right["p_g"] - prob.p_data).abs().sum() / 2),
+            "d_min": float(right["d"].min()),
+            "d_max": float(right["d"].max()),
+        },
+        "max_d_min_g": {
+            "value": wrong["value"],
+            "js": wrong["js"],
+            "d_min": float(wrong["d"].min()),
+            "d_max": float(wrong["d"].max()),
+            "p_g_max_mass": float(wrong["p_g"].max()),
+        },
+        "question_a": {
+            "best_response_mass_at_argmax_D": float(br.max()),
+            "x": float(prob.x[int(br.argmax())]),
+            "value_best_response": float(value(prob.p_data, br, d_fixed)),
+            "value_p_data": float(value(prob.p_data, prob.p_data, d_fixed)),
+            "js_best_response": float(js_divergence(prob.p_data, br)),
+        },
+        "play": {
+            "gradient_final_js": play_grad["js"][-1],
+            "best_response_final_js": play_br["js"][-1],
+            "best_response_min_js_second_half": min(play_br["js"][len(play_br["js"]) // 2 :]),
+        },
+    }
+    write_json(results, args.assets / "results.json")
+    rows = [
+        {
+            "order": "min_G max_D (right)",
+            "V": right["value"],
+            "JS": right["js"],
+            "D range": f"{results['min_g_max_d']['d_min']:.3f}–{results['min_g_max_d']['d_max']:.3f}",
+            "p_g": "≈ p_data",
+        },
+        {
+            "order": "max_D min_G (wrong)",
+            "V": wrong["value"],
+            "JS": wrong["js"],
+            "D range": f"{results['max_d_min_g']['d_min']:.4f}–{results['max_d_min_g']['d_max']:.4f}",
+            "p_g": "point mass",
+        },
+    ]
+    table = markdown_table(
+        games, [("game", "game"), ("max_x_min_y", "max_x min_y f"), ("min_y_max_x", "min_y max_x f")]
+    )
+    table += "\n" + markdown_table(
+        rows,
+        [
+            ("order", "order"),
+            ("V", "V(D, G)"),
+            ("JS", "JS(p_data ‖ p_g)"),
+            ("D range", "D(x) range"),
+            ("p_g", "generator"),
+        ],
+    )
+    (args.assets / "results.md").write_text(table)
+    record_command(args.assets, {"grid_points": len(prob.x), "steps": steps}, time.perf_counter() - t0)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

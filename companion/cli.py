@@ -67,12 +67,51 @@ def _add_classifier(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=Path, help="where to save (default: the user cache)")
 
 
+def _add_inversion(sub: argparse._SubParsersAction) -> None:
+    from companion.inversion import EncoderConfig, InversionConfig
+
+    e = sub.add_parser("encoder", help="the encoder E: x -> z for a trained generator (chapter 2)")
+    esub = e.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    t = esub.add_parser("train", help="train E against a frozen generator")
+    t.add_argument("--generator", required=True, type=Path, help="GAN checkpoint (ckpt.pt)")
+    t.add_argument("--out", required=True, type=Path, help="run folder")
+    t.add_argument("--data-dir")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--no-progress", action="store_true")
+    for f in dataclasses.fields(EncoderConfig):
+        t.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"default {f.default!r}")
+
+    i = sub.add_parser("invert", help="find z with G(z) close to given images (chapter 2)")
+    i.add_argument("--generator", required=True, type=Path)
+    i.add_argument("--method", choices=("optimize", "encoder", "hybrid"), default="optimize")
+    i.add_argument("--encoder", type=Path, help="encoder checkpoint (for encoder and hybrid)")
+    i.add_argument("--images", required=True, type=Path, help=".npy (uint8 or float in [0,1]) or a folder of PNGs")
+    i.add_argument("--out", required=True, type=Path, help="reconstructions, uint8 .npy; latents go beside it")
+    i.add_argument("--device", default="auto")
+    for f in dataclasses.fields(InversionConfig):
+        i.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"default {f.default!r}")
+
+
+def _dataclass_from_args(cls, args: argparse.Namespace, **fixed):
+    from companion.config import parse_value
+
+    values = {
+        f.name: parse_value(f.name, getattr(args, f.name), cls)
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None
+    }
+    values.update(fixed)
+    return cls(**values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="companion", description="GAN Companion: the book's command line.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_sample(sub)
     _add_classifier(sub)
+    _add_inversion(sub)
     return parser
 
 
@@ -140,10 +179,80 @@ def _cmd_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_encoder(args: argparse.Namespace) -> int:
+    from companion.experiment import load_generator, prepare_run_dir, training_data
+    from companion.inversion import EncoderConfig, train_encoder
+    from companion.train import resolve_device
+
+    cfg = _dataclass_from_args(EncoderConfig, args)
+    if cfg.epochs <= 0 or cfg.batch_size <= 0:
+        raise CompanionError("epochs and batch_size must be positive")
+    device = resolve_device(cfg.device)
+    G, _spec, gcfg = load_generator(args.generator, device)
+    prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite, dry=True)
+    from companion.config import TrainConfig
+
+    data = training_data(TrainConfig(**gcfg), args.data_dir)
+    prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
+    summary = train_encoder(G, data.images.to(device), cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    print(
+        f"done: encoder after {summary['epochs']} epochs, reconstruction MSE "
+        f"{summary['final']['recon_mse']:.4f}; checkpoint {args.out / 'ckpt.pt'}"
+    )
+    return 0
+
+
+def _cmd_invert(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from companion.experiment import load_generator
+    from companion.imageio import read_images, write_npy
+    from companion.inversion import InversionConfig, check_images, fit_latent, load_encoder
+    from companion.train import resolve_device
+
+    cfg = _dataclass_from_args(InversionConfig, args)
+    cfg.validate()
+    if args.method in ("encoder", "hybrid") and args.encoder is None:
+        raise CompanionError(f"--method {args.method} needs --encoder (train one with: companion encoder train)")
+    if args.out.suffix != ".npy":
+        raise CompanionError(f"--out must end in .npy, got {args.out}")
+    device = resolve_device(args.device)
+    G, spec, _ = load_generator(args.generator, device)
+    x = check_images(read_images(args.images), (spec.channels, spec.image_size, spec.image_size)).to(device)
+    E = load_encoder(args.encoder, G, device) if args.encoder else None
+    if args.method == "encoder":
+        with torch.no_grad():
+            z = E(x)
+            recon = G(z)
+    else:
+        z0 = None
+        if args.method == "hybrid":
+            with torch.no_grad():
+                z0 = E(x)
+            if args.restarts is None:
+                cfg = dataclasses.replace(cfg, restarts=1)
+        res = fit_latent(G, x, cfg, z0=z0)
+        z, recon = res.z, res.images
+    write_npy(recon, args.out)
+    np.save(args.out.with_name(args.out.stem + "_z.npy"), z.detach().cpu().numpy())
+    mse = float((recon - x).square().mean())
+    print(
+        f"wrote {args.out} ({x.shape[0]} images, {args.method}); mean PSNR {10 * np.log10(1 / max(mse, 1e-12)):.2f} dB"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``companion`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    handlers = {"train": _cmd_train, "sample": _cmd_sample, "classifier": _cmd_classifier}
+    handlers = {
+        "train": _cmd_train,
+        "sample": _cmd_sample,
+        "classifier": _cmd_classifier,
+        "encoder": _cmd_encoder,
+        "invert": _cmd_invert,
+    }
     try:
         return handlers[args.command](args)
     except CompanionError as exc:

@@ -51,13 +51,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_value(name: str, raw: Any, cls: type = TrainConfig) -> Any:
+def parse_value(name: str, raw: Any, cls: type | None = None) -> Any:
     """Convert ``raw`` (often a string from the command line) to the field's type.
 
     Raises:
         ConfigError: if ``name`` is not a field of ``cls`` or the value does not parse.
     """
-    types = {f.name: f.type for f in fields(cls)}
+    types = {f.name: f.type for f in fields(cls or TrainConfig)}
     if name not in types:
         raise ConfigError(f"unknown option '{name}'; known: {', '.join(sorted(types))}")
     kind = types[name]

@@ -199,10 +199,20 @@ def half_mask(side: int = 28) -> Tensor:
 
 #: Every task x severity the chapter evaluates: name -> (task, option).
 TASKS: dict[str, tuple[str, float]] = {
-    "noise σ=0.1": ("denoise", 0.1), "noise σ=0.3": ("denoise", 0.3), "noise σ=0.5": ("denoise", 0.5),
-    "box 8x8": ("box", 8), "box 14x14": ("box", 14), "dropout 50%": ("dropout", 0.5),
-    "dropout 80%": ("dropout", 0.8), "half missing": ("half", 0), "SR 2x": ("superres", 2), "SR 4x": ("superres", 4),
-    "CS m=25": ("cs", 25), "CS m=50": ("cs", 50), "CS m=100": ("cs", 100), "CS m=200": ("cs", 200),
+    "noise σ=0.1": ("denoise", 0.1),
+    "noise σ=0.3": ("denoise", 0.3),
+    "noise σ=0.5": ("denoise", 0.5),
+    "box 8x8": ("box", 8),
+    "box 14x14": ("box", 14),
+    "dropout 50%": ("dropout", 0.5),
+    "dropout 80%": ("dropout", 0.8),
+    "half missing": ("half", 0),
+    "SR 2x": ("superres", 2),
+    "SR 4x": ("superres", 4),
+    "CS m=25": ("cs", 25),
+    "CS m=50": ("cs", 50),
+    "CS m=100": ("cs", 100),
+    "CS m=200": ("cs", 200),
 }
 
 
@@ -241,4 +251,6 @@ def restore(
     """
     cfg = dataclasses.replace(cfg, loss=data_loss or op.data_loss)
     return fit_latent(generator, y, cfg, operator=op, mask=op.mask if isinstance(op, Mask) else None, **kw)
+
+
 # --8<-- [end:restore]

@@ -14,15 +14,26 @@ def gan_losses_dry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 
     root = tmp_path_factory.mktemp("ch1")
     assets, runs = root / "assets", root / "runs"
-    assert gan_losses.main(["--dry-run", "--assets", str(assets), "--runs", str(runs), "--no-progress",
-                            "--device", "cpu"]) == 0
+    assert (
+        gan_losses.main(["--dry-run", "--assets", str(assets), "--runs", str(runs), "--no-progress", "--device", "cpu"])
+        == 0
+    )
     return assets, runs
 
 
 def test_gan_losses_chapter_writes_every_artifact(gan_losses_dry) -> None:
     assets, runs = gan_losses_dry
-    for name in ("loss_curves.png", "fid_modes.png", "grad_norms.png", "results.md", "results.json", "command.md",
-                 "minimax.gif", "nonsaturating.gif", "lsgan.gif"):
+    for name in (
+        "loss_curves.png",
+        "fid_modes.png",
+        "grad_norms.png",
+        "results.md",
+        "results.json",
+        "command.md",
+        "minimax.gif",
+        "nonsaturating.gif",
+        "lsgan.gif",
+    ):
         assert (assets / name).is_file(), name
     for loss in ("minimax", "nonsaturating", "lsgan"):
         assert sorted(p.name for p in (assets / loss).iterdir()) == ["epoch_001.png", "epoch_002.png"]

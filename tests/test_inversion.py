@@ -31,8 +31,9 @@ def gan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def encoder(gan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     G, _, _ = load_generator(gan)
     out = tmp_path_factory.mktemp("enc") / "enc"
-    train_encoder(G, make_synthetic(1024).images, EncoderConfig(epochs=3, batch_size=64, device="cpu"), out,
-                  progress=False)
+    train_encoder(
+        G, make_synthetic(1024).images, EncoderConfig(epochs=3, batch_size=64, device="cpu"), out, progress=False
+    )
     return out / "ckpt.pt"
 
 
@@ -49,8 +50,13 @@ def test_restarts_never_hurt_and_history_is_tracked(gan: Path) -> None:
     G, _, _ = load_generator(gan)
     x = make_synthetic(8, seed=4).float_images()
     one = fit_latent(G, x, InversionConfig(steps=60, restarts=1, patience=0, seed=0))
-    four = fit_latent(G, x, InversionConfig(steps=60, restarts=4, patience=0, seed=0), track=lambda im: float(
-        psnr(im, x).mean()), track_every=20)
+    four = fit_latent(
+        G,
+        x,
+        InversionConfig(steps=60, restarts=4, patience=0, seed=0),
+        track=lambda im: float(psnr(im, x).mean()),
+        track_every=20,
+    )
     # restart 0 of the batched run is the single run (same seed), so the best of four is no worse
     assert (four.data_loss <= one.data_loss + 1e-6).all()
     assert [h[0] for h in four.history] == [0, 20, 40, 60] and four.history[-1][1] == 240
@@ -75,8 +81,9 @@ def test_encoder_resume_is_exact(gan: Path, tmp_path: Path) -> None:
     imgs = make_synthetic(256).images
     train_encoder(G, imgs, EncoderConfig(epochs=2, batch_size=64, device="cpu"), tmp_path / "a", progress=False)
     train_encoder(G, imgs, EncoderConfig(epochs=1, batch_size=64, device="cpu"), tmp_path / "b", progress=False)
-    train_encoder(G, imgs, EncoderConfig(epochs=2, batch_size=64, device="cpu"), tmp_path / "b", resume=True,
-                  progress=False)
+    train_encoder(
+        G, imgs, EncoderConfig(epochs=2, batch_size=64, device="cpu"), tmp_path / "b", resume=True, progress=False
+    )
     a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=True)["encoder"]
     b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=True)["encoder"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -137,8 +144,27 @@ def test_invert_cli_methods(gan: Path, encoder: Path, tmp_path: Path) -> None:
     np.save(imgs, make_synthetic(5, seed=3).images.numpy())
     for method in ("optimize", "encoder", "hybrid"):
         out = tmp_path / f"{method}.npy"
-        rc = main(["invert", "--generator", str(gan), "--method", method, "--encoder", str(encoder),
-                   "--images", str(imgs), "--out", str(out), "--steps", "20", "--restarts", "2", "--device", "cpu"])
+        rc = main(
+            [
+                "invert",
+                "--generator",
+                str(gan),
+                "--method",
+                method,
+                "--encoder",
+                str(encoder),
+                "--images",
+                str(imgs),
+                "--out",
+                str(out),
+                "--steps",
+                "20",
+                "--restarts",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
         assert rc == 0
         rec = np.load(out)
         assert rec.shape == (5, 1, 28, 28) and rec.dtype == np.uint8
@@ -169,14 +195,45 @@ def test_invert_cli_wrong_image_size(gan: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_encoder_cli_trains_and_refuses_other_generator(gan: Path, encoder: Path, tmp_path: Path, capsys) -> None:
-    rc = main(["encoder", "train", "--generator", str(gan), "--out", str(tmp_path / "e"), "--epochs", "1",
-               "--batch-size", "64", "--device", "cpu", "--no-progress"])
+    rc = main(
+        [
+            "encoder",
+            "train",
+            "--generator",
+            str(gan),
+            "--out",
+            str(tmp_path / "e"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and (tmp_path / "e" / "ckpt.pt").is_file()
     other = tmp_path / "other"
-    run_training(make_config(None, dataset="synthetic", epochs=1, batch_size=64, fid_samples=0, device="cpu",
-                             n_fixed=8, seed=3), other, progress=False)
+    run_training(
+        make_config(None, dataset="synthetic", epochs=1, batch_size=64, fid_samples=0, device="cpu", n_fixed=8, seed=3),
+        other,
+        progress=False,
+    )
     imgs = tmp_path / "in.npy"
     np.save(imgs, make_synthetic(2).images.numpy())
-    rc = main(["invert", "--generator", str(other / "ckpt.pt"), "--method", "encoder", "--encoder", str(encoder),
-               "--images", str(imgs), "--out", str(tmp_path / "o.npy")])
+    rc = main(
+        [
+            "invert",
+            "--generator",
+            str(other / "ckpt.pt"),
+            "--method",
+            "encoder",
+            "--encoder",
+            str(encoder),
+            "--images",
+            str(imgs),
+            "--out",
+            str(tmp_path / "o.npy"),
+        ]
+    )
     assert rc == 2 and "another generator" in capsys.readouterr().err

@@ -42,8 +42,14 @@ def test_operator_shapes_and_adjoint(name: str) -> None:
     lhs = (ax * y).sum()
     rhs = (x * op.adjoint(y.float()).double()).sum()
     assert torch.allclose(lhs, rhs, rtol=1e-5), (float(lhs), float(rhs))
-    expected = {"denoise": (5, *SHAPE), "box": (5, *SHAPE), "dropout": (5, *SHAPE), "half": (5, *SHAPE),
-                "superres": (5, 1, 28 // int(option or 1), 28 // int(option or 1)), "cs": (5, int(option))}[task]
+    expected = {
+        "denoise": (5, *SHAPE),
+        "box": (5, *SHAPE),
+        "dropout": (5, *SHAPE),
+        "half": (5, *SHAPE),
+        "superres": (5, 1, 28 // int(option or 1), 28 // int(option or 1)),
+        "cs": (5, int(option)),
+    }[task]
     assert tuple(ax.shape) == expected
     assert op.view(op.degrade(x.float())).shape == (5, *SHAPE)
 
@@ -89,8 +95,11 @@ def test_operator_rejects_images_of_the_wrong_size() -> None:
 @pytest.fixture(scope="module")
 def gan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rest") / "gan"
-    run_training(make_config(None, dataset="synthetic", epochs=3, batch_size=64, fid_samples=0, device="cpu",
-                             n_fixed=8), out, progress=False)
+    run_training(
+        make_config(None, dataset="synthetic", epochs=3, batch_size=64, fid_samples=0, device="cpu", n_fixed=8),
+        out,
+        progress=False,
+    )
     return out / "ckpt.pt"
 
 
@@ -143,11 +152,36 @@ def test_dct_matrix_is_orthonormal() -> None:
 def test_restore_cli(gan: Path, tmp_path: Path) -> None:
     imgs = tmp_path / "x.npy"
     np.save(imgs, make_synthetic(3, seed=1).images.numpy())
-    for task, extra in (("denoise", ["--sigma", "0.5"]), ("inpaint", ["--mask", "box14"]),
-                        ("superres", ["--factor", "4"]), ("cs", ["--m", "50"])):
+    for task, extra in (
+        ("denoise", ["--sigma", "0.5"]),
+        ("inpaint", ["--mask", "box14"]),
+        ("superres", ["--factor", "4"]),
+        ("cs", ["--m", "50"]),
+    ):
         out = tmp_path / f"{task}.npy"
-        assert main(["restore", "--generator", str(gan), "--task", task, *extra, "--images", str(imgs),
-                     "--out", str(out), "--steps", "10", "--restarts", "2", "--device", "cpu"]) == 0
+        assert (
+            main(
+                [
+                    "restore",
+                    "--generator",
+                    str(gan),
+                    "--task",
+                    task,
+                    *extra,
+                    "--images",
+                    str(imgs),
+                    "--out",
+                    str(out),
+                    "--steps",
+                    "10",
+                    "--restarts",
+                    "2",
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
         assert np.load(out).shape == (3, 1, 28, 28)
         assert np.load(tmp_path / f"{task}_degraded.npy").shape == (3, 1, 28, 28)
 
@@ -174,8 +208,21 @@ def test_restore_cli_mask_file_of_wrong_shape(gan: Path, tmp_path: Path, capsys)
     imgs = tmp_path / "x.npy"
     np.save(imgs, make_synthetic(2).images.numpy())
     np.save(tmp_path / "m.npy", np.ones((20, 20), np.float32))
-    rc = main(["restore", "--generator", str(gan), "--task", "inpaint", "--mask", str(tmp_path / "m.npy"),
-               "--images", str(imgs), "--out", str(tmp_path / "o.npy")])
+    rc = main(
+        [
+            "restore",
+            "--generator",
+            str(gan),
+            "--task",
+            "inpaint",
+            "--mask",
+            str(tmp_path / "m.npy"),
+            "--images",
+            str(imgs),
+            "--out",
+            str(tmp_path / "o.npy"),
+        ]
+    )
     assert rc == 2 and "does not fit" in capsys.readouterr().err
 
 

@@ -342,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "classifier": _cmd_classifier,
         "encoder": _cmd_encoder,
         "invert": _cmd_invert,
+        "restore": _cmd_restore,
     }
     try:
         return handlers[args.command](args)

@@ -98,6 +98,7 @@ class InversionResult:
         z: (N, d) best latent per image.
         images: (N, C, H, W) G(z) in [0, 1].
         data_loss: (N,) the data term at z.
+        all_losses: (N, restarts) the final data term of every restart (data_loss is its row minimum).
         steps: Steps actually run (early stopping may end sooner).
         history: (step, compute, metric) triples, compute = step x restarts; the metric is the
             caller's ``track`` function of the current best images (e.g. PSNR to the clean image).
@@ -107,6 +108,7 @@ class InversionResult:
     z: Tensor
     images: Tensor
     data_loss: Tensor
+    all_losses: Tensor
     steps: int
     history: list[tuple[int, int, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -165,10 +167,10 @@ def fit_latent(
     n, r = target.shape[0], cfg.restarts
     d = z0.shape[1] if z0 is not None else generator.latent_dim
     g = torch.Generator().manual_seed(cfg.seed)
-    if z0 is None:
-        z = torch.randn(n * r, d, generator=g).to(device)
-    else:
-        z = z0.detach().repeat_interleave(r, 0) + cfg.init_noise * torch.randn(n * r, d, generator=g).to(device)
+    # Row i*r + k is restart k of image i; drawn as (r, n, d) so that restart 0 is exactly the
+    # single-start run with the same seed.
+    noise = torch.randn(r, n, d, generator=g).transpose(0, 1).reshape(n * r, d).to(device)
+    z = noise if z0 is None else z0.detach().repeat_interleave(r, 0) + cfg.init_noise * noise
     if cfg.prior == "sphere":
         z = _project(z)
     z.requires_grad_(True)
@@ -219,7 +221,13 @@ def fit_latent(
         data = _data_loss(cfg.loss, A(x), y, m)
         idx, best_data = best(data)
         out = InversionResult(
-            z.detach()[idx], x[idx].clamp(0, 1), best_data, steps_run, history, time.perf_counter() - t0
+            z.detach()[idx],
+            x[idx].clamp(0, 1),
+            best_data,
+            data.view(n, r),
+            steps_run,
+            history,
+            time.perf_counter() - t0,
         )
     for p, f in zip(params, flags):
         p.requires_grad_(f)
@@ -310,9 +318,9 @@ def train_encoder(
     c, h = images.shape[1], images.shape[2]
     torch.manual_seed(cfg.seed)
     E = Encoder(G.latent_dim, c, h).to(device)
+    # A constant learning rate: a schedule tied to the epoch count would make "train k epochs, then
+    # resume to K" differ from "train K epochs", and resume must be exact.
     opt = torch.optim.Adam(E.parameters(), cfg.lr, betas=(0.9, 0.999))
-    total_steps = cfg.epochs * (images.shape[0] // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(1, total_steps))
     data_rng = torch.Generator().manual_seed(cfg.seed)
     z_rng = torch.Generator().manual_seed(cfg.seed + 1)
     fp = generator_fingerprint(G)
@@ -325,7 +333,6 @@ def train_encoder(
             raise CheckpointError(f"{ckpt} was trained against another generator")
         load_state(E, ck["encoder"], ckpt, "encoder")
         opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
         data_rng.set_state(ck["rng"]["data"])
         z_rng.set_state(ck["rng"]["z"])
         epoch = int(ck["epoch"])
@@ -350,7 +357,6 @@ def train_encoder(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
             stats[i, 0], stats[i, 1] = rec.detach(), lat.detach()
             if (i + 1) % 50 == 0:
                 bar.set_postfix(rec=f"{float(rec):.4f}", lat=f"{float(lat):.3f}")
@@ -379,7 +385,6 @@ def train_encoder(
                 "image_size": h,
                 "encoder": E.state_dict(),
                 "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
                 "rng": {"data": data_rng.get_state(), "z": z_rng.get_state()},
             },
             ckpt,

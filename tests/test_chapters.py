@@ -81,3 +81,75 @@ def test_flows_chapter(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "results.json").read_text())
     assert all(r["rel_err_triangular"] < 1e-8 and r["off_triangle"] == 0.0 for r in res["flows_2d"])
     assert res["generator"]["mnist_jacobian_rank"] <= 100
+
+
+def test_inversion_chapter(gan_losses_dry, tmp_path: Path) -> None:
+    from companion.chapters import inversion
+
+    _, runs = gan_losses_dry
+    gen = runs / "dry" / "nonsaturating" / "ckpt.pt"
+    assert (
+        inversion.main(
+            [
+                "--dry-run",
+                "--generator",
+                str(gen),
+                "--assets",
+                str(tmp_path / "a"),
+                "--runs",
+                str(tmp_path / "r"),
+                "--n",
+                "16",
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    for name in ("psnr_vs_compute.png", "grid.png", "encoder_losses.png", "results.md", "results.json", "command.md"):
+        assert (tmp_path / "a" / name).is_file(), name
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    names = [r["method"] for r in res["methods"]]
+    assert names == ["encoder", "naive (report)", "optimise, 1 start", "optimise, 8 starts", "hybrid"]
+    assert res["in_span"]["median_psnr"] > 0
+
+
+def test_inversion_chapter_without_generator(tmp_path: Path, capsys) -> None:
+    from companion.chapters import inversion
+
+    assert inversion.main(["--dry-run", "--generator", str(tmp_path / "none.pt"), "--assets", str(tmp_path)]) == 2
+    assert "run chapter 1 first" in capsys.readouterr().err
+
+
+def test_restoration_chapter(gan_losses_dry, tmp_path: Path) -> None:
+    from companion.chapters import restoration
+
+    _, runs = gan_losses_dry
+    gen = runs / "dry" / "nonsaturating" / "ckpt.pt"
+    tasks = ["noise σ=0.5", "box 14x14", "SR 4x", "CS m=50"]
+    assert (
+        restoration.main(
+            [
+                "--dry-run",
+                "--generator",
+                str(gen),
+                "--assets",
+                str(tmp_path),
+                "--n",
+                "8",
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--tasks",
+                *tasks,
+            ]
+        )
+        == 0
+    )
+    for name in ("grid_noise.png", "grid_inpainting.png", "grid_superres.png", "grid_cs.png", "results.json"):
+        assert (tmp_path / name).is_file(), name
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert {r["task"] for r in rows} == set(tasks)
+    noise = {r["method"].split(" (")[0] for r in rows if r["task"] == "noise σ=0.5"}
+    assert noise == {"degraded input", "total variation", "non-local means", "Gaussian blur", "GAN prior"}

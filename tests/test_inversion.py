@@ -46,7 +46,7 @@ def test_optimisation_recovers_in_span_images(gan: Path) -> None:
     assert float(psnr(res.images, x).median()) > 30
 
 
-def test_restarts_never_hurt_and_history_is_tracked(gan: Path) -> None:
+def test_best_restart_is_kept_and_restarts_help(gan: Path) -> None:
     G, _, _ = load_generator(gan)
     x = make_synthetic(8, seed=4).float_images()
     one = fit_latent(G, x, InversionConfig(steps=60, restarts=1, patience=0, seed=0))
@@ -57,8 +57,9 @@ def test_restarts_never_hurt_and_history_is_tracked(gan: Path) -> None:
         track=lambda im: float(psnr(im, x).mean()),
         track_every=20,
     )
-    # restart 0 of the batched run is the single run (same seed), so the best of four is no worse
-    assert (four.data_loss <= one.data_loss + 1e-6).all()
+    assert four.all_losses.shape == (8, 4)
+    assert torch.equal(four.data_loss, four.all_losses.min(1).values)
+    assert float(four.data_loss.mean()) < float(one.data_loss.mean())
     assert [h[0] for h in four.history] == [0, 20, 40, 60] and four.history[-1][1] == 240
 
 

@@ -68,7 +68,9 @@ def test_min_g_max_d_reaches_minus_log4_at_p_data(problem) -> None:
     assert r["value"] == pytest.approx(-LOG4, abs=1e-4)
     assert r["js"] < 1e-4
     assert float((r["p_g"] - problem.p_data).abs().sum()) / 2 < 0.01  # total variation
-    assert float((r["d"] - 0.5).abs().max()) < 0.02
+    # D* = 1/2 wherever there is data; far in the tails both densities are ~0 and D* is irrelevant
+    bulk = problem.p_data > 1e-4 * problem.p_data.max()
+    assert float((r["d"][bulk] - 0.5).abs().max()) < 0.02
 
 
 def test_best_response_to_a_fixed_d_is_a_point_mass(problem) -> None:

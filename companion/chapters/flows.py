@@ -32,6 +32,7 @@ from companion.theory.flows import (
     log_prob_three_ways,
     logdet_cost,
     ring_of_gaussians,
+    sample,
     train_flow,
     two_moons,
 )
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         lp = f8.log_prob(dequant(test8[:2000]).double())
         bpd = float((-(lp.mean()) + 64 * math.log(256)) / (64 * math.log(2)))
-        samples = f8.sample(64).float().clamp(0, 1).reshape(64, 1, 8, 8)
+        samples = sample(f8, 64, 64).float().clamp(0, 1).reshape(64, 1, 8, 8)
     r8 = log_prob_three_ways(f8, dequant(test8[:3]).double())
     fig, axes = new_figure(2, 1, 3.4, 3.4)
     from companion.artifacts import image_grid
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     on_curve = curve_generator(torch.randn(200_000, 1))
     x0 = curve_generator(torch.tensor([[0.3]]))[0]
     slope_gan, kde_gan = kde_slope(on_curve, x0, h)
-    flow_samples = flows[("two moons", "maf")].sample(200_000).float()
+    flow_samples = sample(flows[("two moons", "maf")], 200_000, 2).float()
     x_flow = two_moons(1, seed=3)[0]
     slope_flow, kde_flow = kde_slope(flow_samples.detach(), x_flow, h)
     ckpt = args.from_runs / "nonsaturating" / "ckpt.pt"
@@ -218,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     (args.assets / "results.md").write_text(table)
     record_command(
-        args.assets, {"steps_2d": steps, "steps_mnist8": steps8, "layers_2d": 6, "hidden": 64}, time.perf_counter() - t0
+        args.assets,
+        "flows",
+        argv,
+        {"steps_2d": steps, "steps_mnist8": steps8, "layers_2d": 6, "hidden": 64},
+        time.perf_counter() - t0,
     )
     print(table)
     print(

@@ -33,8 +33,8 @@ LOSS_ORDER = ("minimax", "nonsaturating", "lsgan")
 COLORS = {"minimax": "tab:red", "nonsaturating": "tab:blue", "lsgan": "tab:green"}
 
 
-def _train_all(args, cfg) -> dict[str, Path]:
-    runs = {}
+def _train_all(args, cfg) -> tuple[dict[str, Path], list[str]]:
+    runs, reused = {}, []
     for loss in LOSS_ORDER:
         out = args.runs / ("dry" if args.dry_run else args.preset) / loss
         runs[loss] = out
@@ -44,6 +44,7 @@ def _train_all(args, cfg) -> dict[str, Path]:
             import json
 
             if json.loads(summary.read_text()).get("epochs") == cfg.epochs:
+                reused.append(loss)
                 continue  # already complete: only the figures are redrawn
         run_training(
             dataclasses.replace(cfg, loss=loss),
@@ -54,7 +55,7 @@ def _train_all(args, cfg) -> dict[str, Path]:
             explicit={"epochs"},
             progress=not args.no_progress,
         )
-    return runs
+    return runs, reused
 
 
 def _records(run: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cfg = make_config(args.preset, dataset="mnist", device=args.device)
         args.assets.mkdir(parents=True, exist_ok=True)
-        runs = _train_all(args, cfg)
+        runs, reused = _train_all(args, cfg)
         rows = _figures(runs, args.assets)
     except CompanionError as exc:
         print(f"gan_losses: error: {exc}", file=__import__("sys").stderr)
@@ -193,7 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     (args.assets / "results.md").write_text(table)
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("loss", "compile")}
-    record_command(args.assets, settings, time.perf_counter() - t0)
+    note = (
+        (
+            f"Runs reused from an earlier invocation (not retrained): {', '.join(reused)}; "
+            "the table's train minutes are each run's own."
+        )
+        if reused
+        else ""
+    )
+    record_command(args.assets, "gan_losses", argv, settings, time.perf_counter() - t0, note)
     print(table)
     return 0
 

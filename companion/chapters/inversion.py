@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.assets / "results.md").write_text(table)
     record_command(
         args.assets,
+        "inversion",
+        argv,
         {"n": n, "generator": str(args.generator), "encoder_epochs": ecfg.epochs, "device": str(device)},
         time.perf_counter() - t0,
     )

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     (args.assets / "results.md").write_text(table)
-    record_command(args.assets, {"grid_points": len(prob.x), "steps": steps}, time.perf_counter() - t0)
+    record_command(args.assets, "minimax", argv, {"grid_points": len(prob.x), "steps": steps}, time.perf_counter() - t0)
     print(table)
     return 0
 

@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.assets / "results.md").write_text(table)
     record_command(
         args.assets,
+        "restoration",
+        argv,
         {
             "n": n,
             "restarts": cfg.restarts,

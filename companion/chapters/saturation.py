@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, [("loss", "loss"), ("steps", "steps"), ("mean_g_grad_norm", "mean ‖∇G‖"), ("mean_d_fake", "mean D(G(z))")]
     )
     (args.assets / "results.md").write_text(table)
-    record_command(args.assets, {"measured_from": str(args.from_runs)}, time.perf_counter() - t0)
+    record_command(args.assets, "saturation", argv, {"measured_from": str(args.from_runs)}, time.perf_counter() - t0)
     print(table)
     return 0
 

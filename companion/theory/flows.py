@@ -122,6 +122,14 @@ def build_flow(kind: str, dim: int, *, layers: int = 4, hidden: int = 64, logit_
 # --8<-- [end:build]
 
 
+@torch.no_grad()
+def sample(flow, n: int, dim: int, seed: int = 0) -> Tensor:
+    """n samples x = f^{-1}(z), z ~ N(0, I), in the flow's own dtype (nflows' ``sample`` draws float32 only)."""
+    dtype = next(flow.parameters()).dtype
+    z = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return flow._transform.inverse(z)[0]
+
+
 def train_flow(
     flow: nn.Module, data: Tensor, *, steps: int = 1000, batch: int = 256, lr: float = 1e-3, seed: int = 0
 ) -> list[float]:

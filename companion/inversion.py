@@ -359,7 +359,7 @@ def train_encoder(
             opt.step()
             stats[i, 0], stats[i, 1] = rec.detach(), lat.detach()
             if (i + 1) % 50 == 0:
-                bar.set_postfix(rec=f"{float(rec):.4f}", lat=f"{float(lat):.3f}")
+                bar.set_postfix(rec=f"{rec.item():.4f}", lat=f"{lat.item():.3f}")
             bar.update(1)
         epoch += 1
         rows = stats.cpu()

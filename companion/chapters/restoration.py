@@ -37,8 +37,11 @@ from companion.restoration import TASKS, make_task, restore
 
 __all__ = ["GAN_PRIOR", "main"]
 
-#: The GAN-prior solver's settings for every cell (chapter 2's optimiser).
+#: The GAN-prior solver's settings (chapter 2's optimiser): the full budget for the two cells the
+#: course asks about, a third of it elsewhere so that the whole table fits in CPU minutes.
 GAN_PRIOR = InversionConfig(steps=500, restarts=8, patience=0)
+GAN_PRIOR_LIGHT = InversionConfig(steps=300, restarts=4, patience=0)
+HEADLINE = ("noise σ=0.5", "box 14x14")
 LASSO_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 FAMILIES = {
     "noise": ("noise σ=0.1", "noise σ=0.3", "noise σ=0.5"),
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = test.labels[:n].to(device)
     val_lo = len(test) - 100 if len(test) >= 1000 else len(test) - min(100, len(test) // 4)
     x_val = test.float_images(slice(val_lo, len(test))).to(device)
-    cfg = GAN_PRIOR if not args.dry_run else dataclasses.replace(GAN_PRIOR, steps=20, restarts=2)
+    dry = dataclasses.replace(GAN_PRIOR, steps=20, restarts=2)
     shape = (spec.channels, spec.image_size, spec.image_size)
     args.assets.mkdir(parents=True, exist_ok=True)
     rows, shown = [], {}
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         op_val = make_task(task, option, len(x_val), shape, seed=0)
         y = op.degrade(x, seed=1)
         y_val = op_val.degrade(x_val, seed=2)
+        cfg = dry if args.dry_run else (GAN_PRIOR if cell in HEADLINE else GAN_PRIOR_LIGHT)
         t1 = time.perf_counter()
         res = restore(G, y, op, cfg)
         gan_s = time.perf_counter() - t1
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, img in outs.items():
             row = {"task": cell, **_scores(name, img, x, labels, clf)}
             if name == "GAN prior":
-                row["seconds_per_image"] = gan_s / n
+                row.update(seconds_per_image=gan_s / n, restarts=cfg.restarts, steps=cfg.steps)
             rows.append(row)
         base = [r for r in rows if r["task"] == cell and r["method"] not in ("GAN prior", "degraded input")]
         best = max(base, key=lambda r: r["psnr"])
@@ -154,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         {
             "n_images": n,
             "generator": str(args.generator),
-            "gan_prior": dataclasses.asdict(cfg),
+            "gan_prior": dataclasses.asdict(GAN_PRIOR),
+            "gan_prior_light": dataclasses.asdict(GAN_PRIOR_LIGHT),
+            "headline": list(HEADLINE),
             "validation": f"test digits {val_lo}-{len(test) - 1}",
             "rows": rows,
         },
@@ -168,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             ("psnr", "PSNR dB"),
             ("ssim", "SSIM"),
             ("accuracy", "classifier accuracy"),
+            ("restarts", "restarts"),
+            ("steps", "steps"),
         ],
     )
     (args.assets / "results.md").write_text(table)
@@ -177,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         {
             "n": n,
-            "restarts": cfg.restarts,
-            "steps": cfg.steps,
+            "GAN prior": f"{GAN_PRIOR.restarts} restarts x {GAN_PRIOR.steps} steps for {' and '.join(HEADLINE)}, "
+            f"{GAN_PRIOR_LIGHT.restarts} x {GAN_PRIOR_LIGHT.steps} elsewhere",
             "device": str(device),
             "seeds": "masks/A 0, noise 1, validation noise 2",
         },

@@ -40,7 +40,7 @@ __all__ = ["GAN_PRIOR", "main"]
 #: The GAN-prior solver's settings (chapter 2's optimiser): the full budget for the two cells the
 #: course asks about, a third of it elsewhere so that the whole table fits in CPU minutes.
 GAN_PRIOR = InversionConfig(steps=500, restarts=8, patience=0)
-GAN_PRIOR_LIGHT = InversionConfig(steps=300, restarts=4, patience=0)
+GAN_PRIOR_LIGHT = InversionConfig(steps=200, restarts=4, patience=0)
 HEADLINE = ("noise σ=0.5", "box 14x14")
 LASSO_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 FAMILIES = {

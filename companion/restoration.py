@@ -114,11 +114,20 @@ class Mask(Operator):
             raise DataError(f"mask of shape {got} does not fit images of shape {self.shape}")
         self.mask = self.mask.float()
 
+    def _mask_for(self, x: Tensor) -> Tensor:
+        """The mask for a batch; per-image masks are repeated for the solver's restarts (image-major rows)."""
+        m = self.mask.to(x.device)
+        if m.shape[0] not in (1, x.shape[0]):
+            if x.shape[0] % m.shape[0]:
+                raise DataError(f"{m.shape[0]} masks do not fit a batch of {x.shape[0]} images")
+            m = m.repeat_interleave(x.shape[0] // m.shape[0], 0)
+        return m
+
     def __call__(self, x: Tensor) -> Tensor:
-        return x * self.mask.to(x.device)
+        return x * self._mask_for(x)
 
     def adjoint(self, y: Tensor) -> Tensor:
-        return y * self.mask.to(y.device)
+        return y * self._mask_for(y)
 
 
 @dataclass

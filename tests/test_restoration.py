@@ -101,7 +101,7 @@ def gan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "ckpt.pt"
 
 
-@pytest.mark.parametrize("name", ["noise σ=0.5", "box 14x14", "SR 4x", "CS m=100"])
+@pytest.mark.parametrize("name", ["noise σ=0.5", "box 14x14", "dropout 80%", "SR 4x", "CS m=100"])
 def test_gan_prior_restores_in_span_images(gan: Path, name: str) -> None:
     G, _, _ = load_generator(gan)
     with torch.no_grad():

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="nflows")
     t0 = time.perf_counter()
     args.assets.mkdir(parents=True, exist_ok=True)
-    steps = 60 if args.dry_run else 1500
+    steps = 60 if args.dry_run else 800
     torch.manual_seed(0)
     sets = {"two moons": two_moons(20000), "ring of 8 Gaussians": ring_of_gaussians(20000)}
     rows, flows = [], {}
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     def dequant(x: torch.Tensor) -> torch.Tensor:
         return ((x + torch.rand(x.shape, generator=gen)) / 256).clamp(1e-4, 1 - 1e-4)
 
-    steps8 = 40 if args.dry_run else 3000
+    steps8 = 40 if args.dry_run else 1500
     t1 = time.perf_counter()
     train_flow(f8, dequant(train8), steps=steps8, batch=256, lr=1e-3)
     secs8 = time.perf_counter() - t1

@@ -12,6 +12,7 @@ Writes into ``docs/assets/restoration/``: one grid per task family, ``results.md
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -119,12 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         y = op.degrade(x, seed=1)
         y_val = op_val.degrade(x_val, seed=2)
         cfg = dry if args.dry_run else (GAN_PRIOR if cell in HEADLINE else GAN_PRIOR_LIGHT)
-        t1 = time.perf_counter()
-        res = restore(G, y, op, cfg)
-        gan_s = time.perf_counter() - t1
-        outs = {"degraded input": op.view(y)}
-        outs.update(_baselines(task, option, op, y, y_val, x_val, op_val))
-        outs["GAN prior"] = res.images
+        # Each finished cell is cached, so an interrupted chapter run resumes at the next cell.
+        cache = args.runs / ("dry" if args.dry_run else "main") / f"cell_{re.sub(r'[^A-Za-z0-9]+', '_', cell)}_{n}.pt"
+        key = f"{cell}|{n}|{dataclasses.asdict(cfg)}|{args.generator}"
+        saved = torch.load(cache, weights_only=True) if cache.is_file() else {}
+        if saved.get("key") == key:
+            outs, gan_s = saved["outs"], saved["gan_s"]
+        else:
+            t1 = time.perf_counter()
+            res = restore(G, y, op, cfg)
+            gan_s = time.perf_counter() - t1
+            outs = {"degraded input": op.view(y)}
+            outs.update(_baselines(task, option, op, y, y_val, x_val, op_val))
+            outs["GAN prior"] = res.images
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"key": key, "outs": {k: v.cpu() for k, v in outs.items()}, "gan_s": gan_s}, cache)
         for name, img in outs.items():
             row = {"task": cell, **_scores(name, img, x, labels, clf)}
             if name == "GAN prior":

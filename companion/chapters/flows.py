@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", module="nflows")
+    warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated")
     t0 = time.perf_counter()
     args.assets.mkdir(parents=True, exist_ok=True)
     steps = 60 if args.dry_run else 3000

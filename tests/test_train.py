@@ -109,10 +109,17 @@ def _train_cmd(out: Path, epochs: int) -> list[str]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_run_resumes_bit_identically(tmp_path: Path, sig: signal.Signals) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    epochs = 4
+    epochs = 8  # short epochs; the signal lands within milliseconds of the first checkpoint
     subprocess.run(_train_cmd(tmp_path / "straight", epochs), check=True, env=env, capture_output=True)
+    # A child of a background job inherits SIGINT as "ignored"; give it the default disposition so
+    # Python installs its KeyboardInterrupt handler, as it does in a terminal.
     proc = subprocess.Popen(
-        _train_cmd(tmp_path / "killed", epochs), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        _train_cmd(tmp_path / "killed", epochs),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     ckpt = tmp_path / "killed" / "ckpt.pt"
     deadline = time.monotonic() + 120

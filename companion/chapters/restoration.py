@@ -43,6 +43,8 @@ __all__ = ["GAN_PRIOR", "main"]
 GAN_PRIOR = InversionConfig(steps=500, restarts=8, patience=0)
 GAN_PRIOR_LIGHT = InversionConfig(steps=200, restarts=4, patience=0)
 HEADLINE = ("noise σ=0.5", "box 14x14")
+#: Extra GAN-prior rows with a larger budget, shown beside the standard one (not instead of it).
+EXTRA = {"noise σ=0.5": InversionConfig(steps=500, restarts=16, patience=0)}
 LASSO_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 FAMILIES = {
     "noise": ("noise σ=0.1", "noise σ=0.3", "noise σ=0.5"),
@@ -135,15 +137,31 @@ def main(argv: list[str] | None = None) -> int:
             outs["GAN prior"] = res.images
             cache.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"key": key, "outs": {k: v.cpu() for k, v in outs.items()}, "gan_s": gan_s}, cache)
+        budgets = {"GAN prior": (cfg, gan_s)}
+        if cell in EXTRA and not args.dry_run:
+            xcfg = EXTRA[cell]
+            xname = f"GAN prior, {xcfg.restarts} restarts"
+            xcache = cache.with_name(cache.stem + f"_r{xcfg.restarts}.pt")
+            xkey = f"{cell}|{n}|{dataclasses.asdict(xcfg)}|{args.generator}"
+            xsaved = torch.load(xcache, weights_only=True) if xcache.is_file() else {}
+            if xsaved.get("key") == xkey:
+                outs[xname], xs = xsaved["img"], xsaved["gan_s"]
+            else:
+                t1 = time.perf_counter()
+                outs[xname] = restore(G, y, op, xcfg).images.cpu()
+                xs = time.perf_counter() - t1
+                torch.save({"key": xkey, "img": outs[xname], "gan_s": xs}, xcache)
+            budgets[xname] = (xcfg, xs)
         for name, img in outs.items():
             row = {"task": cell, **_scores(name, img, x, labels, clf)}
-            if name == "GAN prior":
-                row.update(seconds_per_image=gan_s / n, restarts=cfg.restarts, steps=cfg.steps)
+            if name in budgets:
+                bcfg, secs = budgets[name]
+                row.update(seconds_per_image=secs / n, restarts=bcfg.restarts, steps=bcfg.steps)
             rows.append(row)
-        base = [r for r in rows if r["task"] == cell and r["method"] not in ("GAN prior", "degraded input")]
+        base = [r for r in rows if r["task"] == cell and not r["method"].startswith(("GAN prior", "degraded input"))]
         best = max(base, key=lambda r: r["psnr"])
         shown[cell] = (outs["degraded input"], outs[best["method"]], outs["GAN prior"], best["method"])
-        gan_row = rows[-1]
+        gan_row = next(r for r in rows if r["task"] == cell and r["method"] == "GAN prior")
         print(
             f"{cell}: GAN prior {gan_row['psnr']:.2f} dB / {gan_row['accuracy']:.1%}; "
             f"best baseline {best['method']} {best['psnr']:.2f} dB / {best['accuracy']:.1%}"
@@ -189,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     (args.assets / "results.md").write_text(table)
+    note = "Cells already computed by an earlier invocation with the same settings were reused from runs/."
     record_command(
         args.assets,
         "restoration",
@@ -196,11 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         {
             "n": n,
             "GAN prior": f"{GAN_PRIOR.restarts} restarts x {GAN_PRIOR.steps} steps for {' and '.join(HEADLINE)}, "
-            f"{GAN_PRIOR_LIGHT.restarts} x {GAN_PRIOR_LIGHT.steps} elsewhere",
+            f"{GAN_PRIOR_LIGHT.restarts} x {GAN_PRIOR_LIGHT.steps} elsewhere; an extra row with 16 restarts for "
+            "noise σ=0.5",
             "device": str(device),
             "seeds": "masks/A 0, noise 1, validation noise 2",
         },
         time.perf_counter() - t0,
+        note,
     )
     print(table)
     return 0

@@ -35,8 +35,7 @@ ns.grad_a, ns.grad_a_in_D, ns.limit_at_zero
 # How small is the minimax gradient when the discriminator is 99.9% sure a sample is fake?
 
 # %%
-sigma = 1 / (1 + sp.exp(-a))
-a_val = sp.log(sp.Rational(1, 999))  # sigma(a) = 0.001
+a_val = sp.log(sp.Rational(1, 999))  # the logit at which sigma(a) = D(G(z)) = 0.001
 {name: sp.N(v.grad_a.subs(a, a_val), 6) for name, v in d.items()}
 
 # %% [markdown]

@@ -209,7 +209,7 @@ def fit_latent(
                 z.copy_(_project(z))
         steps_run = step + 1
         if cfg.patience and step % 10 == 0:  # a host sync only every 10 steps
-            value = float(total)
+            value = total.detach().item()
             if value < best_total * (1 - 1e-4):
                 best_total, since = value, 0
             else:

@@ -73,6 +73,16 @@ def _baselines(task: str, option: float, op, y, y_val, x_val, op_val) -> dict[st
     return {"least squares": least_squares_cs(y.cpu(), op), f"DCT Lasso ({alpha:g})": dct_lasso_cs(y.cpu(), op, alpha)}
 
 
+def _cached(path: Path, key: str, compute) -> dict:
+    """``compute()``'s dict, saved at ``path`` under ``key``; reloaded instead of recomputed when the key matches."""
+    saved = torch.load(path, weights_only=True) if path.is_file() else {}
+    if saved.get("key") != key:
+        saved = {"key": key, **compute()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(saved, path)
+    return saved
+
+
 def _scores(name: str, img: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, clf) -> dict:
     img = img.to(x.device).clamp(0, 1)
     with torch.no_grad():
@@ -124,34 +134,34 @@ def main(argv: list[str] | None = None) -> int:
         cfg = dry if args.dry_run else (GAN_PRIOR if cell in HEADLINE else GAN_PRIOR_LIGHT)
         # Each finished cell is cached, so an interrupted chapter run resumes at the next cell.
         cache = args.runs / ("dry" if args.dry_run else "main") / f"cell_{re.sub(r'[^A-Za-z0-9]+', '_', cell)}_{n}.pt"
-        key = f"{cell}|{n}|{dataclasses.asdict(cfg)}|{args.generator}"
-        saved = torch.load(cache, weights_only=True) if cache.is_file() else {}
-        if saved.get("key") == key:
-            outs, gan_s = saved["outs"], saved["gan_s"]
-        else:
+
+        def solve_cell(cfg=cfg, op=op, y=y, y_val=y_val, op_val=op_val, task=task, option=option) -> dict:
             t1 = time.perf_counter()
             res = restore(G, y, op, cfg)
             gan_s = time.perf_counter() - t1
             outs = {"degraded input": op.view(y)}
             outs.update(_baselines(task, option, op, y, y_val, x_val, op_val))
             outs["GAN prior"] = res.images
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"key": key, "outs": {k: v.cpu() for k, v in outs.items()}, "gan_s": gan_s}, cache)
-        budgets = {"GAN prior": (cfg, gan_s)}
+            return {"outs": {k: v.cpu() for k, v in outs.items()}, "gan_s": gan_s}
+
+        saved = _cached(cache, f"{cell}|{n}|{dataclasses.asdict(cfg)}|{args.generator}", solve_cell)
+        outs, budgets = dict(saved["outs"]), {"GAN prior": (cfg, saved["gan_s"])}
         if cell in EXTRA and not args.dry_run:
             xcfg = EXTRA[cell]
             xname = f"GAN prior, {xcfg.restarts} restarts"
-            xcache = cache.with_name(cache.stem + f"_r{xcfg.restarts}.pt")
-            xkey = f"{cell}|{n}|{dataclasses.asdict(xcfg)}|{args.generator}"
-            xsaved = torch.load(xcache, weights_only=True) if xcache.is_file() else {}
-            if xsaved.get("key") == xkey:
-                outs[xname], xs = xsaved["img"], xsaved["gan_s"]
-            else:
+
+            def solve_extra(xcfg=xcfg, op=op, y=y) -> dict:
                 t1 = time.perf_counter()
-                outs[xname] = restore(G, y, op, xcfg).images.cpu()
-                xs = time.perf_counter() - t1
-                torch.save({"key": xkey, "img": outs[xname], "gan_s": xs}, xcache)
-            budgets[xname] = (xcfg, xs)
+                img = restore(G, y, op, xcfg).images.cpu()
+                return {"img": img, "gan_s": time.perf_counter() - t1}
+
+            xsaved = _cached(
+                cache.with_name(cache.stem + f"_r{xcfg.restarts}.pt"),
+                f"{cell}|{n}|{dataclasses.asdict(xcfg)}|{args.generator}",
+                solve_extra,
+            )
+            outs[xname] = xsaved["img"]
+            budgets[xname] = (xcfg, xsaved["gan_s"])
         for name, img in outs.items():
             row = {"task": cell, **_scores(name, img, x, labels, clf)}
             if name in budgets:

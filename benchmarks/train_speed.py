@@ -6,13 +6,15 @@ Adam 2e-4, for one epoch (or ``--steps``), in the same process, same seed:
 * reference: ``torchvision.datasets.MNIST`` + ``ToTensor`` + ``DataLoader``
   (PIL decode per sample), D ending in ``Sigmoid`` and ``nn.BCELoss``, D's weight
   gradients computed in the G step too, default memory format;
-* companion: :class:`companion.train.GANTrainer` (uint8 tensor in memory, batches
-  by indexing, logits + softplus, channels-last, D frozen in the G step, bf16
-  autocast and fused Adam on CUDA).
+* companion routes: `companion.train.GANTrainer` (uint8 tensor in memory, batches by
+  indexing, logits + softplus, channels-last, D frozen in the G step, fused Adam on CUDA) in
+  float32, and in bf16 autocast where the hardware runs it natively (``--precision auto``),
+  and with ``--compile`` also under torch.compile.
 
-Prints images/s of both, the ratio, and the FID of both generators after the
-epoch (classifier features, 5,000 samples) to show the speed costs no quality.
-With ``--full`` on a GPU it also times the chapter's 3 losses x 20 epochs.
+Prints images/s of every route, its ratio to the reference, and the FID of every generator
+after the same steps (classifier features, 5,000 samples) as a sanity check that speed costs
+no quality. The quality comparison across seeds is ``benchmarks/precision.py``.
+With ``--full`` it also times the chapter's 3 losses x 20 epochs (meant for a GPU).
 
     python benchmarks/train_speed.py --data-dir ../shared/data
 """
@@ -75,6 +77,7 @@ def companion_run(
     seed: int,
     loss: str = "nonsaturating",
     compile_: bool = False,
+    precision: str = "fp32",
 ) -> tuple[float, float, nn.Module]:
     """The project's trainer; returns (images/s, seconds, generator)."""
     from companion.config import make_config
@@ -84,7 +87,14 @@ def companion_run(
     from companion.train import GANTrainer
 
     cfg = make_config(
-        None, dataset="mnist", epochs=epochs, fid_samples=0, seed=seed, device=str(device.type), compile=compile_
+        None,
+        dataset="mnist",
+        epochs=epochs,
+        fid_samples=0,
+        seed=seed,
+        device=str(device.type),
+        compile=compile_,
+        precision=precision,
     )
     data = load_dataset("mnist", "train", data_dir)
     if steps is not None:
@@ -94,7 +104,9 @@ def companion_run(
     fmt = torch.channels_last
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     with tempfile.TemporaryDirectory() as tmp:
-        tr = GANTrainer(G, D, get_loss(loss), data.to(device), cfg, Path(tmp), device=device, progress=False)
+        tr = GANTrainer(
+            G, D, get_loss(loss), data.to(device), cfg, Path(tmp), device=device, precision=precision, progress=False
+        )
         t0 = time.perf_counter()
         tr.fit()
         seconds = time.perf_counter() - t0
@@ -109,38 +121,46 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: one full epoch, 468 steps)")
     p.add_argument("--full", action="store_true", help="also time 3 losses x 20 epochs (meant for a GPU)")
-    p.add_argument("--compile", action="store_true", help="torch.compile in the companion run")
+    p.add_argument("--compile", action="store_true", help="add a torch.compile route")
     p.add_argument("--json", type=Path, help="write the numbers here too")
     args = p.parse_args()
-    from companion.train import resolve_device
+    from companion.device import resolve_device, resolve_precision
 
     device = resolve_device(args.device)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    native = resolve_precision("auto", device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, auto precision {native}")
+    # Routes, timed one after the other in this process; the reference first.
+    routes = {"companion fp32": ("fp32", False)}
+    if native == "bf16":
+        routes["companion bf16 (auto)"] = ("bf16", False)
+    if args.compile:
+        routes[f"companion {native} + torch.compile"] = (native, True)
     ref_ips, ref_G = reference_epoch(args.data_dir, device, args.steps, 0)
-    print(f"reference (DataLoader + ToTensor + Sigmoid/BCELoss): {ref_ips:8.0f} images/s")
-    ours_ips, _, our_G = companion_run(args.data_dir, device, 1, args.steps, 0, compile_=args.compile)
-    print(f"companion trainer:                                   {ours_ips:8.0f} images/s")
-    ratio = ours_ips / ref_ips
-    print(f"speed-up: {ratio:.2f}x")
-    out = {"device": str(device), "reference_images_per_s": ref_ips, "companion_images_per_s": ours_ips, "ratio": ratio}
+    print(f"{'reference (DataLoader + ToTensor + Sigmoid/BCELoss)':<52} {ref_ips:8.0f} images/s")
+    out: dict = {"device": str(device), "threads": torch.get_num_threads(), "reference_images_per_s": ref_ips}
+    generators = {"reference": ref_G}
+    for name, (precision, comp) in routes.items():
+        ips, _, G = companion_run(args.data_dir, device, 1, args.steps, 0, compile_=comp, precision=precision)
+        generators[name] = G
+        out[name] = {"images_per_s": ips, "ratio": ips / ref_ips}
+        print(f"{name:<52} {ips:8.0f} images/s   {ips / ref_ips:.2f}x the reference")
     try:
         from companion.data import load_dataset
         from companion.metrics import FIDScorer, get_classifier
 
         clf = get_classifier("mnist", args.data_dir, device)
         scorer = FIDScorer(clf, load_dataset("mnist", "test", args.data_dir).images, device)
-        out["reference_fid"] = scorer.score_generator(ref_G, 5000, 100)["fid"]
-        out["companion_fid"] = scorer.score_generator(our_G, 5000, 100)["fid"]
-        print(
-            f"FID after the run (classifier features, 5k samples): reference {out['reference_fid']:.1f}, "
-            f"companion {out['companion_fid']:.1f}"
-        )
-    except Exception as exc:
+        print("FID after the same steps (classifier features, 5,000 samples; one seed: a sanity check, not a ranking):")
+        for name, G in generators.items():
+            fid = scorer.score_generator(G, 5000, 100)["fid"]
+            (out[name] if name in out else out.setdefault("reference", {}))["fid"] = fid
+            print(f"  {name:<50} {fid:8.1f}")
+    except Exception as exc:  # the speed numbers stand without it
         print(f"(FID comparison skipped: {exc})")
     if args.full:
         total = 0.0
         for loss in ("minimax", "nonsaturating", "lsgan"):
-            _, sec, _ = companion_run(args.data_dir, device, 20, None, 0, loss, compile_=args.compile)
+            _, sec, _ = companion_run(args.data_dir, device, 20, None, 0, loss, compile_=args.compile, precision=native)
             print(f"{loss}: 20 epochs in {sec:.1f} s")
             total += sec
         print(f"3 losses x 20 epochs: {total:.1f} s")

@@ -1,20 +1,29 @@
-"""Training configuration: one frozen dataclass, two presets, strict overrides.
+"""Training configuration: one frozen dataclass, presets, strict overrides.
 
-Every default lives on one screen in `TrainConfig`. A preset is a named
-set of overrides (``quick`` for a few CPU minutes, ``full`` for the course
-report's settings), and command-line ``--key value`` pairs override on top.
-Unknown keys and ill-typed values are rejected with a one-line error.
+Every default lives on one screen in `TrainConfig`. A preset is a named set of overrides
+(``quick`` for a few CPU minutes, ``full`` for the course report's settings), and
+command-line ``--key value`` pairs override on top. The dataclass validates itself, so an
+unknown key, an ill-typed or out-of-range value is rejected with one line wherever it comes from.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from companion.errors import ConfigError
+from companion.options import (
+    check_choice,
+    check_finite_positive,
+    check_nonnegative,
+    check_positive,
+    check_seed,
+    parse_value,
+)
 
-__all__ = ["PRESETS", "TrainConfig", "make_config", "parse_value"]
+__all__ = ["PRESETS", "TrainConfig", "make_config", "train_choices"]
 
 
 # --8<-- [start:config]
@@ -33,14 +42,33 @@ class TrainConfig:
     latent_dim: int = 100
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto (bf16 where the hardware has it natively) | fp32 | bf16
     train_subset: int = 0  # use only the first N training images (0: all)
     fid_samples: int = 5000  # generated images per FID evaluation (0: no FID)
     n_fixed: int = 64  # size of the fixed latent batch shown every epoch
     deterministic: bool = False  # bit-exact resume on CPU (deterministic kernels)
     compile: bool = False  # torch.compile the models (pays off on a GPU)
+    # --8<-- [end:config]
+
+    def __post_init__(self) -> None:
+        for name, allowed in train_choices().items():
+            check_choice(name, getattr(self, name), allowed)
+        check_positive(self, "epochs", "batch_size", "latent_dim", "n_fixed")
+        check_nonnegative(self, "train_subset", "fid_samples")
+        check_finite_positive(self, "lr")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ConfigError("beta1 and beta2 must lie in [0, 1)")
+        check_seed(self)
 
 
-# --8<-- [end:config]
+def train_choices() -> dict[str, Iterable[str]]:
+    """The registries that name the allowed values of `TrainConfig`'s string fields."""
+    from companion.data import DATASETS
+    from companion.device import DEVICES, PRECISIONS
+    from companion.losses import LOSSES
+    from companion.models import ARCHS
+
+    return {"dataset": DATASETS, "arch": ARCHS, "loss": LOSSES, "device": DEVICES, "precision": PRECISIONS}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -51,77 +79,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_value(name: str, raw: Any, cls: type | None = None) -> Any:
-    """Convert ``raw`` (often a string from the command line) to the field's type.
-
-    Raises:
-        ConfigError: if ``name`` is not a field of ``cls`` or the value does not parse.
-    """
-    types = {f.name: f.type for f in fields(cls or TrainConfig)}
-    if name not in types:
-        raise ConfigError(f"unknown option '{name}'; known: {', '.join(sorted(types))}")
-    kind = types[name]
-    if not isinstance(raw, str):
-        return raw
-    try:
-        if kind in ("bool", bool):
-            low = raw.lower()
-            if low not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(raw)
-            return low in ("1", "true", "yes")
-        if kind in ("int", int):
-            return int(raw)
-        if kind in ("float", float):
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"option '{name}' expects {kind}, got '{raw}'") from None
-    return raw
-
-
 def make_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """Build a validated config from a preset and overrides.
 
     Args:
         preset: ``"quick"``, ``"full"`` or None for the plain defaults.
-        **overrides: field values (strings are parsed to the field's type).
+        **overrides: field values (strings are parsed to the field's type; None means not given).
 
     Raises:
         ConfigError: for an unknown preset or option, or an invalid value.
     """
     values: dict[str, Any] = {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
+        check_choice("preset", preset, PRESETS)
         values.update(PRESETS[preset])
     for key, raw in overrides.items():
         if raw is not None:
-            values[key] = parse_value(key, raw)
-    cfg = dataclasses.replace(TrainConfig(), **values)
-    validate(cfg)
-    return cfg
-
-
-def validate(cfg: TrainConfig) -> None:
-    """Reject values no run could use, with the reason in one line."""
-    from companion.data import DATASETS
-    from companion.losses import LOSSES
-    from companion.models import ARCHS
-
-    if cfg.dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset '{cfg.dataset}'; choose from {', '.join(DATASETS)}")
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"unknown loss '{cfg.loss}'; choose from {', '.join(LOSSES)}")
-    if cfg.arch not in ARCHS:
-        raise ConfigError(f"unknown arch '{cfg.arch}'; choose from {', '.join(ARCHS)}")
-    for name in ("epochs", "batch_size", "latent_dim", "n_fixed"):
-        if getattr(cfg, name) <= 0:
-            raise ConfigError(f"{name} must be positive, got {getattr(cfg, name)}")
-    for name in ("train_subset", "fid_samples"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    if not cfg.lr > 0:
-        raise ConfigError(f"lr must be positive, got {cfg.lr}")
-    if not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):
-        raise ConfigError("beta1 and beta2 must lie in [0, 1)")
-    if cfg.device not in ("auto", "cpu", "cuda", "mps"):
-        raise ConfigError(f"unknown device '{cfg.device}'; choose from auto, cpu, cuda, mps")
+            values[key] = parse_value(key, raw, TrainConfig)
+    return dataclasses.replace(TrainConfig(), **values)

@@ -83,16 +83,32 @@ class ImageSet:
         x = self.images if index is None else self.images[index]
         return x.float().div_(255)
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+    def batches(
+        self, batch_size: int, generator: torch.Generator, *, labels: bool = False, shard: tuple[int, int] = (0, 1)
+    ) -> Iterator[Tensor] | Iterator[tuple[Tensor, Tensor]]:
         """One epoch of shuffled batches, float in [0, 1], last partial batch dropped.
 
         The permutation is drawn on the CPU from ``generator`` (so a saved
         generator state replays the same epoch on any device) and moved once.
+
+        Args:
+            batch_size: Images per batch.
+            generator: The data-order RNG; one permutation is drawn from it per call.
+            labels: Yield ``(images, labels)`` pairs instead of images.
+            shard: ``(rank, world)``: yield only every ``world``-th batch starting at ``rank``
+                (each process of a distributed run sees a disjoint share of the same permutation).
         """
-        n = len(self) - len(self) % batch_size
+        rank, world = shard
+        n = len(self) - len(self) % (batch_size * world)
         perm = torch.randperm(len(self), generator=generator)[:n].to(self.images.device, non_blocking=True)
-        for idx in perm.view(-1, batch_size):
-            yield self.images[idx].float().div_(255)
+        for idx in perm.view(-1, world, batch_size)[:, rank]:
+            x = self.images[idx].float().div_(255)
+            if labels:
+                if self.labels is None:
+                    raise DataError(f"dataset '{self.name}' has no labels")
+                yield x, self.labels[idx]
+            else:
+                yield x
 
     # --8<-- [end:imageset]
 

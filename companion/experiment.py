@@ -1,15 +1,15 @@
-"""Compose a training run from a config: data, models, trainer, FID, run folder.
+"""Compose a training run from a config: data, models, trainer, FID, run folder, figures.
 
-This is the glue between the generic trainer (`companion.train`) and the
-model-specific parts (`companion.models`, `companion.data`); the CLI
-and the chapter scripts call it, so they train identically.
+This is the glue between the generic trainer (`companion.train`) and the model-specific
+parts (`companion.models`, `companion.data`); the CLI and the chapter scripts call it, so
+they train identically. Everything that can be refused (options, data, the run folder, the
+batch size) is checked before anything is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,51 +17,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from companion.artifacts import write_json
-from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state
-from companion.config import TrainConfig, validate
+from companion.artifacts import render_run, write_json
+from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, require_finite
+from companion.config import TrainConfig
 from companion.data import ImageSet, load_dataset
-from companion.errors import ConfigError
+from companion.device import resolve_device, resolve_precision
+from companion.errors import CheckpointError, ConfigError
+from companion.loop import steps_per_epoch
 from companion.losses import get_loss
 from companion.models import ARCHS, ArchSpec, build_gan, build_generator
-from companion.train import GANTrainer, resolve_device
+from companion.rundir import RUN_FORMAT, prepare_run_dir
+from companion.train import CKPT_KEYS, GANTrainer
 
-__all__ = ["RUN_MARKERS", "generate", "load_generator", "prepare_run_dir", "run_training"]
-
-#: Files whose presence means a folder already holds a run.
-RUN_MARKERS = ("ckpt.pt", "config.json", "metrics.jsonl")
+__all__ = ["generate", "load_generator", "run_training", "training_data"]
 
 
-def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool, dry: bool = False) -> None:
-    """Apply the run-folder policy: never clobber another run by accident.
-
-    An existing run is refused unless ``resume`` (continue it) or ``overwrite``
-    (delete it first). With ``dry=True`` only the checks run; nothing changes on disk.
-
-    Raises:
-        ConfigError: the folder holds another run, or ``resume`` has nothing to resume.
-    """
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other; pick one")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
-    has_run = out.is_dir() and any((out / m).exists() for m in RUN_MARKERS)
-    if resume:
-        if not (out / "ckpt.pt").is_file():
-            raise ConfigError(f"--resume: there is no checkpoint {out / 'ckpt.pt'} to resume from")
-        return
-    if has_run and not overwrite:
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it")
-    if dry:
-        return
-    if has_run and overwrite:
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _resumed_config(out: Path, given: TrainConfig, explicit: set[str]) -> TrainConfig:
-    """The saved run's config; only ``epochs`` (to extend) and ``device`` may be changed on resume."""
-    saved = load_checkpoint(out / "ckpt.pt", GAN_FORMAT)["config"]
+def _resumed_config(out: Path, given: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, dict[str, Any]]:
+    """The saved run's config and meta; only ``epochs`` (to extend) and ``device`` may change on resume."""
+    ck = load_checkpoint(out / "ckpt.pt", GAN_FORMAT, keys=CKPT_KEYS)
+    saved = ck["config"]
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     if set(saved) - names:
         raise ConfigError(
@@ -75,7 +49,8 @@ def _resumed_config(out: Path, given: TrainConfig, explicit: set[str]) -> TrainC
             raise ConfigError(
                 f"--resume continues the saved run, whose {key} is {getattr(cfg, key)!r}, not {getattr(given, key)!r}"
             )
-    return dataclasses.replace(cfg, epochs=given.epochs if "epochs" in explicit else cfg.epochs, device=given.device)
+    cfg = dataclasses.replace(cfg, epochs=given.epochs if "epochs" in explicit else cfg.epochs, device=given.device)
+    return cfg, ck["meta"]
 
 
 def training_data(cfg: TrainConfig, data_dir: str | os.PathLike[str] | None, split: str = "train") -> ImageSet:
@@ -83,7 +58,20 @@ def training_data(cfg: TrainConfig, data_dir: str | os.PathLike[str] | None, spl
     data = load_dataset(cfg.dataset, split, data_dir, progress=True)
     if split == "train":
         data = data.subset(cfg.train_subset)
-    return data.resized(ARCHS[cfg.arch])
+    return data.resized(ARCHS[cfg.arch].image_size)
+
+
+def _scorer(cfg: TrainConfig, data: ImageSet, data_dir, device, progress: bool, fid_features: str):
+    """The per-epoch FID scorer, or None where it cannot apply (no labels, no FID asked)."""
+    if cfg.fid_samples == 0 or (data.labels is None and fid_features != "inception"):
+        return None
+    from companion.metrics import FIDScorer, get_classifier
+
+    classifier = get_classifier(cfg.dataset, data_dir, device, progress) if data.labels is not None else None
+    if data.shape[1] != 28 and fid_features == "classifier":
+        return None  # the digit classifier reads 28x28 only
+    real = training_data(cfg, data_dir, "test").images
+    return FIDScorer(classifier, real, device, features=fid_features)
 
 
 def run_training(
@@ -97,6 +85,7 @@ def run_training(
     progress: bool = True,
     fid_features: str = "classifier",
     command: str | None = None,
+    render: bool = True,
 ) -> dict[str, Any]:
     """Train one GAN as ``cfg`` says and write its run folder ``out``.
 
@@ -105,32 +94,27 @@ def run_training(
         out: Run folder.
         data_dir: Data folder override.
         resume: Continue the run in ``out`` (its saved config wins; see ``_resumed_config``).
-        overwrite: Replace an existing run in ``out``.
+        overwrite: Replace an existing run in ``out`` (only the files a run writes are deleted).
         explicit: Names of options the user set explicitly (checked against the saved run on resume).
         progress: tqdm bars and per-epoch lines.
         fid_features: ``classifier`` or ``inception``.
         command: The command line to record in ``config.json``.
+        render: Draw the run's figures at the end (`companion.artifacts.render_run`).
 
     Returns:
         The summary written to ``summary.json``.
     """
     out = Path(out)
-    validate(cfg)
     prepare_run_dir(out, resume=resume, overwrite=overwrite, dry=True)
+    saved_meta: dict[str, Any] = {}
     if resume:
-        cfg = _resumed_config(out, cfg, explicit or set())
+        cfg, saved_meta = _resumed_config(out, cfg, explicit or set())
     device = resolve_device(cfg.device)
+    # A resumed run keeps the precision it started with, wherever it continues.
+    precision = saved_meta.get("precision") or resolve_precision(cfg.precision, device)
     data = training_data(cfg, data_dir)  # may fail with DataError before anything is written
-    scorer = None
-    if cfg.fid_samples > 0 and (data.labels is not None or fid_features == "inception"):
-        from companion.metrics import FIDScorer, get_classifier
-
-        classifier = get_classifier(cfg.dataset, data_dir, device, progress) if data.labels is not None else None
-        if data.shape[1] != 28 and fid_features == "classifier":
-            classifier = None  # the digit classifier reads 28x28 only
-        if classifier is not None or fid_features == "inception":
-            real = training_data(cfg, data_dir, "test").images
-            scorer = FIDScorer(classifier, real, device, features=fid_features)
+    steps_per_epoch(len(data), cfg.batch_size)
+    scorer = _scorer(cfg, data, data_dir, device, progress, fid_features)
     prepare_run_dir(out, resume=resume, overwrite=overwrite)
 
     spec = ArchSpec(cfg.arch, data.shape[0], cfg.latent_dim)
@@ -141,13 +125,16 @@ def run_training(
     meta = {"arch": spec.to_dict(), "dataset": cfg.dataset, "fid_features": fid_features if scorer else None}
 
     def evaluate(generator: nn.Module, epoch: int) -> dict[str, Any]:
-        return scorer.score_generator(generator, cfg.fid_samples, cfg.latent_dim) if scorer else {}
+        return scorer.score_generator(generator, cfg.fid_samples, cfg.latent_dim)
 
     if not resume:
         write_json(
             {
+                "format": RUN_FORMAT,
+                "kind": "gan",
                 "config": dataclasses.asdict(cfg),
                 **meta,
+                "precision": precision,
                 "command": command or " ".join(sys.argv),
                 "torch": torch.__version__,
             },
@@ -161,11 +148,15 @@ def run_training(
         cfg,
         out,
         device=device,
+        precision=precision,
         meta=meta,
         evaluate=evaluate if scorer else None,
         progress=progress,
     )
-    return trainer.fit(resume=resume)
+    summary = trainer.fit(resume=resume)
+    if render:
+        render_run(out)
+    return summary
 
 
 def load_generator(
@@ -177,17 +168,15 @@ def load_generator(
         (generator, its ArchSpec, the checkpoint's config dict).
 
     Raises:
-        CheckpointError: missing, corrupt or foreign file, or weights of another architecture.
+        CheckpointError: missing, corrupt, foreign or altered file, a missing entry, weights of
+            another architecture, or weights holding NaN/Inf.
     """
-    from companion.errors import CheckpointError
-
-    ck = load_checkpoint(path, GAN_FORMAT)
+    ck = load_checkpoint(path, GAN_FORMAT, keys=("meta", "generator", "config"))
     try:
         spec = ArchSpec(**ck["meta"]["arch"])
-        if spec.arch not in ARCHS:
-            raise KeyError(spec.arch)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ConfigError):
         raise CheckpointError(f"{path} has no valid architecture description") from None
+    require_finite(ck["generator"], path, "generator")
     G = build_generator(spec)
     load_state(G, ck["generator"], path, "generator")
     return G.to(device).eval(), spec, ck["config"]

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from companion.errors import DataError
 
-__all__ = ["read_images", "write_npy"]
+__all__ = ["read_images", "read_npy", "write_npy"]
 
 
 def read_images(path: str | Path) -> Tensor:
@@ -47,20 +47,46 @@ def read_images(path: str | Path) -> Tensor:
         return torch.from_numpy(np.stack(arrays))
     if path.suffix != ".npy":
         raise DataError(f"{path}: expected a .npy file or a folder of .png files")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    if arr.dtype not in (np.uint8, np.float32, np.float64):
-        raise DataError(f"{path}: dtype {arr.dtype} not supported; use uint8 or float in [0, 1]")
+    arr = read_npy(path, (np.uint8, np.float32, np.float64), "use uint8 or float in [0, 1]")
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def write_npy(images: Tensor, path: str | Path) -> Path:
-    """Save (N, C, H, W) images in [0, 1] as uint8 .npy (the book's one exchange format)."""
+def read_npy(path: str | Path, dtypes: tuple[type, ...], hint: str) -> np.ndarray:
+    """Load a plain numeric ``.npy`` array (never a pickle) of one of ``dtypes``.
+
+    Raises:
+        DataError: unreadable, a pickled (object) array, or another dtype; ``hint`` says what to pass.
+    """
     path = Path(path)
-    if path.suffix != ".npy":
-        raise DataError(f"--out must end in .npy, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "allow_pickle" in reason or "Object arrays" in reason:
+            reason = "it holds Python objects (a pickle), which are refused"
+        raise DataError(f"cannot read {path}: {reason}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.type not in dtypes:
+        raise DataError(f"{path}: dtype {getattr(arr, 'dtype', type(arr).__name__)} not supported; {hint}")
+    return arr
+
+
+def write_npy(array: Tensor, path: str | Path, as_images: bool = True) -> Path:
+    """Save an array as ``.npy``, atomically.
+
+    Args:
+        array: Images (N, C, H, W) in [0, 1], stored as uint8 (the book's one exchange format), or
+            any tensor stored as float32 with ``as_images=False`` (latents).
+        path: Output file ending in ``.npy``.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    from companion.fsutil import atomic_write, check_output_file
+
+    path = check_output_file(path, ".npy")
+    t = array.detach().float().cpu()
+    arr = (t.clamp(0, 1) * 255).round().to(torch.uint8).numpy() if as_images else t.numpy()
+    atomic_write(path, lambda f: np.save(f, arr))
     return path

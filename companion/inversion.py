@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
@@ -45,9 +44,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from companion.artifacts import plot_curves, read_jsonl, write_json
 from companion.checkpoint import ENCODER_FORMAT, load_checkpoint, load_state, save_atomic
-from companion.errors import CheckpointError, ConfigError, DataError
+from companion.errors import CheckpointError, CompanionError, DataError
+from companion.options import (
+    check_choice,
+    check_finite_positive,
+    check_nonnegative,
+    check_positive,
+    check_seed,
+)
 
 __all__ = [
     "Encoder",
@@ -60,6 +65,11 @@ __all__ = [
     "load_encoder",
     "train_encoder",
 ]
+
+
+DATA_LOSSES = ("mse", "l1")
+PRIORS = ("sphere", "l2", "none")
+SCHEDULES = ("cosine", "none")
 
 
 # --8<-- [start:config]
@@ -79,15 +89,14 @@ class InversionConfig:
     seed: int = 0
     # --8<-- [end:config]
 
-    def validate(self) -> None:
-        if self.steps < 0 or self.restarts <= 0 or not self.lr > 0:
-            raise ConfigError("steps must be >= 0, restarts and lr positive")
-        if self.loss not in ("mse", "l1"):
-            raise ConfigError(f"unknown data loss '{self.loss}'; choose mse or l1")
-        if self.prior not in ("sphere", "l2", "none"):
-            raise ConfigError(f"unknown prior '{self.prior}'; choose sphere, l2 or none")
-        if self.schedule not in ("cosine", "none"):
-            raise ConfigError(f"unknown schedule '{self.schedule}'; choose cosine or none")
+    def __post_init__(self) -> None:
+        check_nonnegative(self, "steps", "prior_weight", "init_noise", "patience")
+        check_positive(self, "restarts")
+        check_finite_positive(self, "lr")
+        check_choice("loss", self.loss, DATA_LOSSES, "data loss")
+        check_choice("prior", self.prior, PRIORS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_seed(self)
 
 
 @dataclass
@@ -155,14 +164,27 @@ def fit_latent(
     Returns:
         InversionResult with the best restart per image.
     """
-    cfg.validate()
     t0 = time.perf_counter()
+    # G is used frozen; its flags and mode are restored afterwards, also when this raises.
     was_training = generator.training
-    generator.eval()
     params = list(generator.parameters())
     flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
+    generator.eval().requires_grad_(False)
+    try:
+        out = _optimise(generator, target, cfg, operator, mask, z0, track, track_every)
+    finally:
+        for p, f in zip(params, flags):
+            p.requires_grad_(f)
+        generator.train(was_training)
+    out.seconds = time.perf_counter() - t0
+    if not torch.isfinite(out.z).all():
+        raise CompanionError(
+            f"latent optimisation diverged (z became NaN or infinite) with lr {cfg.lr:g}; use a smaller --lr"
+        )
+    return out
+
+
+def _optimise(generator, target, cfg, operator, mask, z0, track, track_every) -> InversionResult:
     device = target.device
     n, r = target.shape[0], cfg.restarts
     d = z0.shape[1] if z0 is not None else generator.latent_dim
@@ -196,9 +218,10 @@ def fit_latent(
                 history.append((step, step * r, float(track(x.detach()[idx]))))
         if step == cfg.steps:
             break
-        total = data.sum()
-        if cfg.prior == "l2":
-            total = total + cfg.prior_weight * z.square().sum(1).mean() * n
+        # Each row (image x restart) is its own problem: data_i + lambda |z_i|^2, summed so that
+        # every row's gradient is exactly that of its own objective, whatever n and r are.
+        per_row = data + cfg.prior_weight * z.square().sum(1) if cfg.prior == "l2" else data
+        total = per_row.sum()
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
@@ -220,19 +243,7 @@ def fit_latent(
         x = generator(z)
         data = _data_loss(cfg.loss, A(x), y, m)
         idx, best_data = best(data)
-        out = InversionResult(
-            z.detach()[idx],
-            x[idx].clamp(0, 1),
-            best_data,
-            data.view(n, r),
-            steps_run,
-            history,
-            time.perf_counter() - t0,
-        )
-    for p, f in zip(params, flags):
-        p.requires_grad_(f)
-    generator.train(was_training)
-    return out
+        return InversionResult(z.detach()[idx], x[idx].clamp(0, 1), best_data, data.view(n, r), steps_run, history)
 
 
 # --8<-- [end:fit]
@@ -279,6 +290,19 @@ class EncoderConfig:
     seed: int = 0
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        from companion.device import DEVICES
+
+        check_positive(self, "epochs", "batch_size")
+        check_finite_positive(self, "lr")
+        check_nonnegative(self, "latent_weight")
+        check_seed(self)
+        check_choice("device", self.device, DEVICES)
+
+
+#: What an encoder checkpoint must hold.
+ENCODER_KEYS = ("epoch", "generator_fingerprint", "latent_dim", "channels", "image_size", "encoder", "opt", "rng")
+
 
 def generator_fingerprint(generator: nn.Module) -> str:
     """A short hash of G's weights: an encoder is valid only for the generator it was trained against."""
@@ -298,23 +322,35 @@ def train_encoder(
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train E against a frozen G; checkpoint every epoch; resumable.
+    r"""Train E against a frozen G on the book's training scaffold; checkpoint every epoch; resumable.
 
-    Loss per batch: $\\mathrm{MSE}(G(E(x)), x) + \\lambda_z \\mathrm{MSE}(E(G(z)), z)$.
+    Loss per batch: $\mathrm{MSE}(G(E(x)), x) + \lambda_z \mathrm{MSE}(E(G(z)), z)$.
 
     Args:
-        generator: Frozen G (its latent_dim fixes E's output size).
+        generator: Frozen G (its latent_dim fixes E's output size); its flags are restored afterwards.
         images: (N, C, H, W) uint8 training images, on the training device.
         cfg: Settings.
-        out: Run folder (``ckpt.pt``, ``metrics.jsonl``, ``losses.png``, ``summary.json``).
+        out: Run folder, already prepared (``ckpt.pt``, ``metrics.jsonl``, ``summary.json``;
+            `companion.artifacts.render_run` draws ``losses.png``).
         resume: Continue from ``out/ckpt.pt``.
-    """
-    from tqdm.auto import tqdm
 
-    from companion.train import resolve_device
+    Raises:
+        ConfigError: the batch is larger than the data.
+        CheckpointError: resuming from an encoder of another generator.
+        TrainingDiverged: a loss became NaN or exploded (the last good checkpoint stays).
+    """
+    from companion.data import ImageSet
+    from companion.device import resolve_device
+    from companion.loop import Guard, run_epochs, steps_per_epoch
+    from companion.rundir import RUN_FORMAT
+    from companion.runlog import RunLog
 
     device = resolve_device(cfg.device)
-    G = generator.to(device).eval().requires_grad_(False)
+    steps = steps_per_epoch(images.shape[0], cfg.batch_size)
+    G = generator.to(device)
+    params = list(G.parameters())
+    flags, was_training = [p.requires_grad for p in params], G.training
+    G.eval().requires_grad_(False)
     c, h = images.shape[1], images.shape[2]
     torch.manual_seed(cfg.seed)
     E = Encoder(G.latent_dim, c, h).to(device)
@@ -324,56 +360,41 @@ def train_encoder(
     data_rng = torch.Generator().manual_seed(cfg.seed)
     z_rng = torch.Generator().manual_seed(cfg.seed + 1)
     fp = generator_fingerprint(G)
-    epoch = 0
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "ckpt.pt"
+    ckpt, log = out / "ckpt.pt", RunLog(out / "metrics.jsonl")
+    state = {"epoch": 0}
     if resume:
-        ck = load_checkpoint(ckpt, ENCODER_FORMAT)
+        ck = load_checkpoint(ckpt, ENCODER_FORMAT, keys=ENCODER_KEYS)
         if ck["generator_fingerprint"] != fp:
             raise CheckpointError(f"{ckpt} was trained against another generator")
         load_state(E, ck["encoder"], ckpt, "encoder")
         opt.load_state_dict(ck["opt"])
         data_rng.set_state(ck["rng"]["data"])
         z_rng.set_state(ck["rng"]["z"])
-        epoch = int(ck["epoch"])
-        records = [r for r in read_jsonl(out / "metrics.jsonl") if r["epoch"] <= epoch]
-        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        state["epoch"] = int(ck["epoch"])
+        log.trim(state["epoch"])
     else:
-        write_json({"config": dataclasses.asdict(cfg), "generator_fingerprint": fp}, out / "config.json")
-    steps = images.shape[0] // cfg.batch_size
-    bar = tqdm(total=(cfg.epochs - epoch) * steps, disable=not progress, unit="step")
-    while epoch < cfg.epochs:
-        E.train()
-        stats = torch.zeros(steps, 2, device=device)
-        perm = torch.randperm(images.shape[0], generator=data_rng)[: steps * cfg.batch_size].to(device)
-        for i, idx in enumerate(perm.view(steps, cfg.batch_size)):
-            x = images[idx].float() / 255
-            z = torch.randn(cfg.batch_size, G.latent_dim, generator=z_rng).to(device)
-            with torch.no_grad():
-                xg = G(z)
-            rec = F.mse_loss(G(E(x)), x)
-            lat = F.mse_loss(E(xg), z)
-            loss = rec + cfg.latent_weight * lat
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            stats[i, 0], stats[i, 1] = rec.detach(), lat.detach()
-            if (i + 1) % 50 == 0:
-                bar.set_postfix(rec=f"{rec.item():.4f}", lat=f"{lat.item():.3f}")
-            bar.update(1)
-        epoch += 1
-        rows = stats.cpu()
-        if not torch.isfinite(rows).all():
-            from companion.errors import TrainingDiverged
+        from companion.artifacts import write_json
 
-            raise TrainingDiverged(f"encoder training diverged in epoch {epoch}; the last good checkpoint is kept")
-        with (out / "metrics.jsonl").open("a") as f:
-            f.write(
-                json.dumps(
-                    {"epoch": epoch, "recon_mse": float(rows[:, 0].mean()), "latent_mse": float(rows[:, 1].mean())}
-                )
-                + "\n"
-            )
+        write_json(
+            {"format": RUN_FORMAT, "kind": "encoder", "config": dataclasses.asdict(cfg), "generator_fingerprint": fp},
+            out / "config.json",
+        )
+    data = ImageSet(images, None, "encoder-train")
+
+    def step(x: Tensor, row: Tensor) -> None:
+        z = torch.randn(cfg.batch_size, G.latent_dim, generator=z_rng).to(device)
+        with torch.no_grad():
+            xg = G(z)
+        rec = F.mse_loss(G(E(x)), x)
+        lat = F.mse_loss(E(xg), z)
+        loss = rec + cfg.latent_weight * lat
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        row.copy_(torch.stack([rec.detach(), lat.detach()]))
+
+    def save(epoch: int) -> None:
+        state["epoch"] = epoch
         save_atomic(
             {
                 "format": ENCODER_FORMAT,
@@ -389,27 +410,41 @@ def train_encoder(
             },
             ckpt,
         )
-    bar.close()
-    recs = read_jsonl(out / "metrics.jsonl")
-    plot_curves(
-        {
-            "reconstruction MSE": ([r["epoch"] for r in recs], [r["recon_mse"] for r in recs]),
-            "latent MSE x lambda": ([r["epoch"] for r in recs], [cfg.latent_weight * r["latent_mse"] for r in recs]),
-        },
-        out / "losses.png",
-        xlabel="epoch",
-        ylabel="loss",
-        title="encoder training",
-        logy=True,
-    )
-    summary = {"epochs": epoch, "final": recs[-1] if recs else {}, "generator_fingerprint": fp}
+
+    E.train()
+    try:
+        run_epochs(
+            fields=("recon_mse", "latent_mse"),
+            step=step,
+            batches=lambda: data.batches(cfg.batch_size, data_rng),
+            steps=steps,
+            start=state["epoch"],
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            device=device,
+            guard=Guard(watch=("recon_mse", "latent_mse")),
+            log=log,
+            save=save,
+            checkpoint=ckpt,
+            progress=progress,
+            desc="encoder",
+            log_every=50,
+        )
+    finally:
+        for p, f in zip(params, flags):
+            p.requires_grad_(f)
+        G.train(was_training)
+    recs = log.read("epoch")
+    summary = {"epochs": state["epoch"], "final": recs[-1] if recs else {}, "generator_fingerprint": fp}
+    from companion.artifacts import write_json
+
     write_json(summary, out / "summary.json")
     return summary
 
 
 def load_encoder(path: str | Path, generator: nn.Module, device: torch.device | str = "cpu") -> Encoder:
     """Load an encoder checkpoint, refusing one trained for another generator."""
-    ck = load_checkpoint(path, ENCODER_FORMAT)
+    ck = load_checkpoint(path, ENCODER_FORMAT, keys=ENCODER_KEYS)
     if ck["generator_fingerprint"] != generator_fingerprint(generator):
         raise CheckpointError(f"{path} is an encoder for another generator (fingerprints differ)")
     E = Encoder(int(ck["latent_dim"]), int(ck["channels"]), int(ck["image_size"]))

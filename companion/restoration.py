@@ -22,15 +22,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from companion.errors import ConfigError, DataError
 from companion.inversion import InversionConfig, InversionResult, fit_latent
+from companion.options import check_choice
 
 __all__ = [
+    "CLI_TASKS",
+    "MASKS",
     "TASKS",
     "AvgPoolDown",
     "GaussianSensing",
@@ -38,8 +43,10 @@ __all__ = [
     "Mask",
     "Operator",
     "center_box_mask",
+    "cli_operator",
     "dropout_mask",
     "half_mask",
+    "load_mask",
     "make_task",
     "restore",
 ]
@@ -242,6 +249,64 @@ def make_task(task: str, option: float, n: int, shape: tuple[int, int, int] = (1
     if task == "cs":
         return GaussianSensing(shape, int(option), seed)
     raise ConfigError(f"unknown task '{task}'; choose denoise, box, dropout, half, superres or cs")
+
+
+#: Inpainting masks by name: ``companion restore --mask NAME`` -> (task, option) of `make_task`.
+MASKS: dict[str, tuple[str, float]] = {
+    "box8": ("box", 8),
+    "box14": ("box", 14),
+    "dropout50": ("dropout", 0.5),
+    "dropout80": ("dropout", 0.8),
+    "half": ("half", 0),
+}
+#: The tasks of ``companion restore --task``.
+CLI_TASKS = ("denoise", "inpaint", "superres", "cs")
+
+
+def load_mask(path: str | Path, n: int, shape: tuple[int, int, int]) -> Tensor:
+    """A known-pixel mask from a ``.npy`` file: 1 (or True) = known, 0 = missing.
+
+    Accepts (H, W) for all images, or (N, H, W) / (N, 1, H, W) with one mask per image.
+
+    Raises:
+        DataError: unreadable or pickled file, wrong dtype, values other than 0/1, or a shape
+            or count that does not fit the images.
+    """
+    from companion.imageio import read_npy
+
+    arr = read_npy(path, (np.bool_, np.uint8, np.float32, np.float64), "use bool, uint8 or float with 0/1 values")
+    m = torch.from_numpy(arr.astype(np.float32))
+    if m.ndim == 2:
+        m = m.reshape(1, 1, *m.shape)
+    elif m.ndim == 3:
+        m = m.unsqueeze(1)
+    if m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[2:]) != tuple(shape[1:]):
+        raise DataError(
+            f"mask {path} has shape {tuple(arr.shape)}; expected {shape[1:]} or (N, {shape[1]}, {shape[2]})"
+        )
+    if m.shape[0] not in (1, n):
+        raise DataError(f"mask {path} holds {m.shape[0]} masks for {n} images")
+    if not torch.isin(m, torch.tensor([0.0, 1.0])).all():
+        raise DataError(f"mask {path} must hold only 0 (missing) and 1 (known)")
+    return m
+
+
+def cli_operator(
+    task: str, n: int, shape: tuple[int, int, int], *, sigma: float, mask: str, factor: int, m: int
+) -> Operator:
+    """The operator ``companion restore`` builds from its options (each validated, one line on error)."""
+    check_choice("task", task, CLI_TASKS)
+    if task == "denoise":
+        return make_task("denoise", sigma, n, shape)
+    if task == "superres":
+        return make_task("superres", factor, n, shape)
+    if task == "cs":
+        return make_task("cs", m, n, shape)
+    if mask in MASKS:
+        return make_task(*MASKS[mask], n, shape)
+    if not mask.endswith(".npy"):
+        raise ConfigError(f"--mask must be one of {', '.join(MASKS)} or a .npy file, got {mask}")
+    return Mask(shape, load_mask(mask, n, shape))
 
 
 # --8<-- [start:restore]

@@ -1,67 +1,61 @@
-"""A generic GAN trainer: alternating D and G steps, checkpoints, exact resume.
+"""The GAN trainer: alternating D and G steps on the book's one training scaffold.
 
-The trainer knows nothing model-specific (minGPT's split): it receives a
-generator ``G: (B, d) -> (B, C, H, W)``, a discriminator ``D: (B, C, H, W) -> (B,)``
-returning logits, a `companion.losses.GANLoss` and an in-memory
-`companion.data.ImageSet`. Everything it writes goes into one run folder:
+The trainer knows nothing model-specific (minGPT's split): it receives a generator
+``G: (B, d) -> (B, C, H, W)``, a discriminator ``D: (B, C, H, W) -> (B,)`` returning logits,
+a `companion.losses.GANLoss` and an in-memory `companion.data.ImageSet`. The epoch loop,
+the divergence guard and the metrics log are `companion.loop.run_epochs`'. It draws
+nothing: it writes numbers and arrays into the run folder, and
+`companion.artifacts.render_run` turns them into figures.
 
-``config.json``, ``metrics.jsonl`` (one record per step and per epoch),
-``ckpt.pt`` (atomic, every epoch), ``grids/epoch_XXX.png`` (the fixed latent
-batch), ``progress.gif``, ``losses.png`` and ``summary.json``.
+Run folder: ``config.json`` (by the caller), ``metrics.jsonl`` (a record per step and per
+epoch), ``ckpt.pt`` (atomic, every epoch), ``fixed/epoch_XXX.npy`` (the fixed latent batch
+after each epoch, uint8) and ``summary.json``.
 
-Resume is exact: the checkpoint holds both networks, both optimisers, the
-data-order and latent RNG states, the epoch and the fixed latent batch, so a
-run stopped after epoch k and resumed replays epochs k+1.. bit for bit (on the
-CPU with ``deterministic=True``).
+Resume is exact: the checkpoint holds both networks, both optimisers, the data-order and
+latent RNG states, the epoch and the fixed latent batch, so a run stopped after epoch k and
+resumed replays epochs k+1.. bit for bit (on the CPU with ``deterministic=True``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import math
-import time
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from companion.artifacts import plot_curves, read_jsonl, save_gif, save_grid, write_json
 from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, save_atomic
 from companion.config import TrainConfig
 from companion.data import ImageSet
-from companion.errors import TrainingDiverged
+from companion.device import autocast
+from companion.fsutil import atomic_write
+from companion.loop import Guard, run_epochs, steps_per_epoch
 from companion.losses import GANLoss
+from companion.runlog import RunLog
 
-__all__ = ["STEP_FIELDS", "Evaluator", "GANTrainer", "resolve_device"]
+__all__ = ["CKPT_KEYS", "STEP_FIELDS", "Evaluator", "GANTrainer", "grad_norm", "write_summary"]
 
-#: Per-step quantities, in the order they are stored on the device during an epoch.
-STEP_FIELDS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+#: Per-step quantities, in the order they are stored on the device during an epoch. ``fake_spread``
+#: is the per-pixel standard deviation over the generated batch, averaged: 0 means every sample is
+#: the same image (the guard stops such a run; chapter 1 plots it as a mode-collapse signal).
+STEP_FIELDS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm", "fake_spread")
+
+#: What a GAN checkpoint must hold.
+CKPT_KEYS = ("meta", "config", "epoch", "generator", "discriminator", "opt_g", "opt_d", "rng", "fixed_z")
 
 #: Called after every epoch with the generator (in eval mode) and the epoch number (1-based).
 Evaluator = Callable[[nn.Module, int], dict[str, Any]]
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from companion.errors import ConfigError
-
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        from companion.errors import ConfigError
-
-        raise ConfigError("--device mps was asked for but MPS is not available")
-    return torch.device(name)
+def grad_norm(params: Iterator[nn.Parameter] | list[nn.Parameter]) -> Tensor:
+    r"""Global L2 norm of the gradients, $\sqrt{\sum_p \lVert \nabla_p \rVert_2^2}$, on the device (no sync)."""
+    norms = [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 @contextlib.contextmanager
@@ -84,8 +78,15 @@ def _numerics(deterministic: bool) -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """``summary.json`` of a run folder, atomically."""
+    from companion.artifacts import write_json
+
+    write_json(summary, run_dir / "summary.json")
+
+
 class GANTrainer:
-    """Train a GAN with alternating updates and write a complete run folder.
+    """Train a GAN with alternating updates and write the run folder's data.
 
     Args:
         generator: Maps (B, latent_dim) to images in [0, 1].
@@ -95,12 +96,15 @@ class GANTrainer:
         cfg: The run's configuration.
         run_dir: Output folder (created by the caller's policy; see ``companion.experiment``).
         device: Where to train.
+        precision: ``fp32`` or ``bf16`` (resolved; see `companion.device.resolve_precision`).
         meta: Extra JSON-able facts stored in the checkpoint (e.g. the architecture spec).
         evaluate: Optional per-epoch evaluation (e.g. FID); its numbers join the epoch record.
         progress: Show tqdm bars.
+        guard: When to stop a failing run (default: `companion.loop.Guard` on both losses and
+            the sample spread).
     """
 
-    log_every = 25  # steps between host syncs (NaN check and progress bar)
+    log_every = 25  # steps between host syncs (guard and progress bar)
 
     def __init__(
         self,
@@ -112,20 +116,19 @@ class GANTrainer:
         run_dir: Path,
         *,
         device: torch.device,
+        precision: str = "fp32",
         meta: dict[str, Any] | None = None,
         evaluate: Evaluator | None = None,
         progress: bool = True,
+        guard: Guard | None = None,
     ) -> None:
         self.G, self.D, self.loss, self.data, self.cfg = generator, discriminator, loss, data, cfg
-        self.run_dir, self.device, self.meta, self.evaluate, self.progress = (
-            run_dir,
-            device,
-            meta or {},
-            evaluate,
-            progress,
-        )
+        self.run_dir, self.device, self.evaluate, self.progress = run_dir, device, evaluate, progress
+        self.precision = precision
+        self.meta = {**(meta or {}), "precision": precision}
+        self.guard = guard or Guard(watch=("d_loss", "g_loss"), spread="fake_spread")
         self.ckpt_path = run_dir / "ckpt.pt"
-        self.metrics_path = run_dir / "metrics.jsonl"
+        self.log = RunLog(run_dir / "metrics.jsonl")
         fused = device.type == "cuda"
         betas = (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), cfg.lr, betas=betas, fused=fused)
@@ -135,10 +138,7 @@ class GANTrainer:
         self.fixed_z = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.fixed_z = self.fixed_z.to(device)
         self.epoch = 0
-        # bf16 autocast where it is fast and safe (CUDA); fp32 elsewhere.
-        self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-        )
+        self.autocast = autocast(precision, device)
         self._g_step = self.G if not cfg.compile else torch.compile(self.G)
         self._d_step = self.D if not cfg.compile else torch.compile(self.D)
 
@@ -165,7 +165,7 @@ class GANTrainer:
 
     def load(self, path: Path) -> None:
         """Restore a checkpoint written by `state` (models, optimisers, RNG, epoch, fixed z)."""
-        ck = load_checkpoint(path, GAN_FORMAT)
+        ck = load_checkpoint(path, GAN_FORMAT, keys=CKPT_KEYS)
         load_state(self.G, ck["generator"], path, "generator")
         load_state(self.D, ck["discriminator"], path, "discriminator")
         self.opt_g.load_state_dict(ck["opt_g"])
@@ -202,7 +202,7 @@ class GANTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.D.requires_grad_(True)
-        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.G.parameters() if p.grad is not None])
+        norm = grad_norm(self.G.parameters())
         self.opt_g.step()
         with torch.no_grad():
             stats_row.copy_(
@@ -212,7 +212,8 @@ class GANTrainer:
                         g_loss.detach(),
                         self.loss.score(real_logits).mean(),
                         self.loss.score(fake_logits).mean(),
-                        grad_norm,
+                        norm,
+                        fake.detach().float().std(0).mean(),
                     ]
                 )
             )
@@ -229,162 +230,76 @@ class GANTrainer:
         finally:
             self.G.train(was_training)
 
-    def _check_finite(self, values: Tensor, epoch: int, step: int) -> None:
-        if not bool(torch.isfinite(values).all()):
-            kept = (
-                f"the last good checkpoint (epoch {self.epoch}) is kept in {self.ckpt_path}"
-                if self.ckpt_path.exists()
-                else "no epoch had finished, so there is no checkpoint"
-            )
-            raise TrainingDiverged(
-                f"training diverged: a loss became NaN or infinite at epoch {epoch}, step {step}; {kept}; "
-                "try a smaller --lr"
-            )
+    def _end_epoch(self, epoch: int, rows: Tensor) -> dict[str, Any]:
+        """The fixed batch as uint8 (drawn later by render_run), then the evaluation."""
+        images = (self.sample_fixed().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        path = self.run_dir / "fixed" / f"epoch_{epoch:03d}.npy"
 
-    def _drop_records_after(self, epoch: int) -> None:
-        """On resume, forget metrics written after the checkpoint (a kill between the two writes)."""
-        records = [r for r in read_jsonl(self.metrics_path) if r["epoch"] <= epoch]
-        tmp = self.metrics_path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-        tmp.replace(self.metrics_path)
+        def write(f: io.BufferedWriter) -> None:
+            np.save(f, images)
+
+        atomic_write(path, write)
+        if self.evaluate is None:
+            return {}
+        self.G.eval()
+        try:
+            with torch.no_grad():
+                return self.evaluate(self.G, epoch)
+        finally:
+            self.G.train()
+
+    def _save(self, epoch: int) -> None:
+        self.epoch = epoch
+        save_atomic(self.state(), self.ckpt_path)
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train up to ``cfg.epochs`` and write every artifact; returns the summary.
+        """Train up to ``cfg.epochs``; returns the summary (also written to ``summary.json``).
 
         Raises:
-            TrainingDiverged: a non-finite loss (the previous checkpoint stays on disk).
+            ConfigError: the batch is larger than the data.
+            TrainingDiverged: the guard stopped the run (the previous checkpoint stays on disk).
+            OutputError: the run folder could not be written (the previous checkpoint stays).
         """
-        from tqdm.auto import tqdm
-
         cfg = self.cfg
+        steps = steps_per_epoch(len(self.data), cfg.batch_size)
         if resume:
             self.load(self.ckpt_path)
-            self._drop_records_after(self.epoch)
-        steps = len(self.data) // cfg.batch_size
-        if steps == 0:
-            from companion.errors import ConfigError
-
-            raise ConfigError(f"batch size {cfg.batch_size} is larger than the {len(self.data)} training images")
-        (self.run_dir / "grids").mkdir(parents=True, exist_ok=True)
-        with (
-            _numerics(cfg.deterministic),
-            tqdm(
-                total=(cfg.epochs - self.epoch) * steps, disable=not self.progress, unit="step", dynamic_ncols=True
-            ) as bar,
-        ):
-            while self.epoch < cfg.epochs:
-                epoch = self.epoch + 1
-                bar.set_description(f"{self.loss.name} epoch {epoch}/{cfg.epochs}")
-                self.G.train()
-                self.D.train()
-                stats = torch.zeros(steps, len(STEP_FIELDS), device=self.device)
-                t0 = time.perf_counter()
-                logged = 0
-                for i, real in enumerate(self.data.batches(cfg.batch_size, self.data_rng)):
-                    self._train_step(real, stats[i])
-                    if (i + 1) % self.log_every == 0 or i + 1 == steps:
-                        # One host sync per log_every steps: NaN guard and live losses.
-                        last = stats[i].tolist()
-                        self._check_finite(stats[logged : i + 1, :2], epoch, i + 1)
-                        bar.set_postfix(d=f"{last[0]:.3f}", g=f"{last[1]:.3f}")
-                        bar.update(i + 1 - logged)
-                        logged = i + 1
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - t0
-                rows = stats.cpu()  # every row was already NaN-checked at the log points (the last is step == steps)
-                record = self._epoch_record(epoch, rows, seconds)
-                save_grid(self.sample_fixed(), self.run_dir / "grids" / f"epoch_{epoch:03d}.png")
-                if self.evaluate is not None:
-                    self.G.eval()
-                    with torch.no_grad():
-                        record.update(self.evaluate(self.G, epoch))
-                    self.G.train()
-                with self.metrics_path.open("a") as f:
-                    for i, row in enumerate(rows.tolist()):
-                        f.write(
-                            json.dumps(
-                                {
-                                    "type": "step",
-                                    "epoch": epoch,
-                                    "step": (epoch - 1) * steps + i + 1,
-                                    **dict(zip(STEP_FIELDS, row)),
-                                }
-                            )
-                            + "\n"
-                        )
-                    f.write(json.dumps(record) + "\n")
-                self.epoch = epoch
-                save_atomic(self.state(), self.ckpt_path)
-                bar.write(_epoch_line(record))
-        return self.finish()
-
-    def _epoch_record(self, epoch: int, rows: Tensor, seconds: float) -> dict[str, Any]:
-        means = rows.mean(0).tolist()
-        return {
-            "type": "epoch",
-            "epoch": epoch,
-            **dict(zip(STEP_FIELDS, means)),
-            "seconds": seconds,
-            "images_per_s": rows.shape[0] * self.cfg.batch_size / seconds,
-        }
-
-    def finish(self) -> dict[str, Any]:
-        """Write the GIF, loss curves and ``summary.json`` from the run folder's records."""
-        records = read_jsonl(self.metrics_path)
-        epochs = [r for r in records if r["type"] == "epoch"]
-        steps = [r for r in records if r["type"] == "step"]
-        frames = sorted((self.run_dir / "grids").glob("epoch_*.png"))[: self.epoch]
-        if frames:
-            save_gif(frames, self.run_dir / "progress.gif")
-        if steps:
-            x = [r["step"] for r in steps]
-            plot_curves(
-                {
-                    "D loss": (x, _smooth([r["d_loss"] for r in steps])),
-                    "G loss": (x, _smooth([r["g_loss"] for r in steps])),
-                },
-                self.run_dir / "losses.png",
-                xlabel="step",
-                ylabel="loss (moving average over 25 steps)",
-                title=f"{self.loss.name} loss",
+            self.log.trim(self.epoch)
+        self.G.train()
+        self.D.train()
+        with _numerics(cfg.deterministic):
+            run_epochs(
+                fields=STEP_FIELDS,
+                step=self._train_step,
+                batches=lambda: self.data.batches(cfg.batch_size, self.data_rng),
+                steps=steps,
+                start=self.epoch,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                device=self.device,
+                guard=self.guard,
+                log=self.log,
+                save=self._save,
+                checkpoint=self.ckpt_path,
+                end_epoch=self._end_epoch,
+                progress=self.progress,
+                desc=self.loss.name,
+                log_every=self.log_every,
             )
-        last = epochs[-1] if epochs else {}
+        return self.summarize()
+
+    def summarize(self) -> dict[str, Any]:
+        """``summary.json`` from the run folder's records (the data; figures come from render_run)."""
+        epochs = self.log.read("epoch")
         fids = [r["fid"] for r in epochs if r.get("fid") is not None]
         summary = {
             "loss": self.loss.name,
             "epochs": self.epoch,
-            "final": last,
+            "final": epochs[-1] if epochs else {},
             "best_fid": min(fids) if fids else None,
             "train_seconds": sum(r["seconds"] for r in epochs),
             "device": str(self.device),
             **self.meta,
         }
-        write_json(summary, self.run_dir / "summary.json")
+        write_summary(self.run_dir, summary)
         return summary
-
-
-def _smooth(values: list[float], window: int = 25) -> list[float]:
-    out, acc = [], 0.0
-    for i, v in enumerate(values):
-        acc += v
-        if i >= window:
-            acc -= values[i - window]
-        out.append(acc / min(i + 1, window))
-    return out
-
-
-def _epoch_line(r: dict[str, Any]) -> str:
-    parts = [
-        f"epoch {r['epoch']}",
-        f"D {r['d_loss']:.3f}",
-        f"G {r['g_loss']:.3f}",
-        f"D(x) {r['d_real']:.2f}",
-        f"D(G(z)) {r['d_fake']:.2f}",
-        f"{r['images_per_s']:.0f} img/s",
-    ]
-    if r.get("fid") is not None:
-        parts.append(f"FID {r['fid']:.2f}")
-    if r.get("modes") is not None:
-        parts.append(f"modes {r['modes']}/10")
-    return "  ".join(parts) + ("" if math.isfinite(r["d_loss"]) else "  (non-finite)")

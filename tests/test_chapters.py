@@ -26,21 +26,31 @@ def test_gan_losses_chapter_writes_every_artifact(gan_losses_dry) -> None:
     for name in (
         "loss_curves.png",
         "fid_modes.png",
-        "grad_norms.png",
+        "saturation.png",
+        "saturation.md",
         "results.md",
         "results.json",
         "command.md",
         "minimax.gif",
         "nonsaturating.gif",
         "lsgan.gif",
+        "epochs_minimax.png",
+        "epochs_nonsaturating.png",
+        "epochs_lsgan.png",
     ):
         assert (assets / name).is_file(), name
     for loss in ("minimax", "nonsaturating", "lsgan"):
-        assert sorted(p.name for p in (assets / loss).iterdir()) == ["epoch_001.png", "epoch_002.png"]
-        assert (runs / "dry" / loss / "summary.json").is_file()
+        assert (runs / "dry" / loss / "seed0" / "summary.json").is_file()
+        assert sorted(p.name for p in (runs / "dry" / loss / "seed0" / "fixed").iterdir()) == [
+            "epoch_001.npy",
+            "epoch_002.npy",
+        ]
     res = json.loads((assets / "results.json").read_text())
     assert [r["loss"] for r in res["results"]] == ["minimax", "nonsaturating", "lsgan"]
-    assert all(len(r["fid_per_epoch"]) == 2 and r["fid_per_epoch"][0] > 0 for r in res["results"])
+    for loss in ("minimax", "nonsaturating", "lsgan"):
+        fid = res["per_epoch"][loss]["fid"]
+        assert len(fid["mean"]) == 2 and fid["mean"][0] > 0 and fid["min"][0] <= fid["mean"][0] <= fid["max"][0]
+    assert len(res["floor"]) == 2 and all(f >= 0 for f in res["floor"])
     assert "--dry-run" in (assets / "command.md").read_text()
 
 
@@ -48,16 +58,47 @@ def test_gan_losses_chapter_reuses_finished_runs(gan_losses_dry) -> None:
     from companion.chapters import gan_losses
 
     assets, runs = gan_losses_dry
-    before = (runs / "dry" / "minimax" / "ckpt.pt").stat().st_mtime_ns
+    before = (runs / "dry" / "minimax" / "seed0" / "ckpt.pt").stat().st_mtime_ns
     assert gan_losses.main(["--dry-run", "--assets", str(assets), "--runs", str(runs), "--no-progress"]) == 0
-    assert (runs / "dry" / "minimax" / "ckpt.pt").stat().st_mtime_ns == before  # nothing retrained
+    assert (runs / "dry" / "minimax" / "seed0" / "ckpt.pt").stat().st_mtime_ns == before  # nothing retrained
 
 
-def test_saturation_chapter(gan_losses_dry, tmp_path: Path) -> None:
+def test_gan_losses_chapter_seeds_and_interrupted_run(tmp_path: Path) -> None:
+    """Two seeds give a real band; a run stopped after epoch 1 is resumed to the straight run's weights."""
+    import argparse
+    import dataclasses
+    import shutil
+
+    import torch
+
+    from companion.chapters import gan_losses
+    from companion.checkpoint import GAN_FORMAT, load_checkpoint
+    from companion.experiment import run_training
+
+    argv = ["--dry-run", "--seeds", "2", "--runs", str(tmp_path / "r"), "--assets", str(tmp_path / "a")]
+    argv += ["--no-progress", "--device", "cpu"]
+    assert gan_losses.main(argv) == 0
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert res["seeds"] == [0, 1]
+    fid = res["per_epoch"]["nonsaturating"]["fid"]
+    assert all(lo <= m <= hi for lo, m, hi in zip(fid["min"], fid["mean"], fid["max"]))
+    assert any(hi > lo for lo, hi in zip(fid["min"], fid["max"]))  # two different seeds: a real band
+    run = tmp_path / "r" / "dry" / "lsgan" / "seed1"
+    straight = load_checkpoint(run / "ckpt.pt", GAN_FORMAT)["generator"]
+    shutil.rmtree(run)
+    ns = argparse.Namespace(dry_run=True, device="cpu", precision="auto", preset="full")
+    cfg = dataclasses.replace(gan_losses.chapter_config(ns), loss="lsgan", seed=1, epochs=1)
+    run_training(cfg, run, progress=False)  # what an interruption after epoch 1 leaves behind
+    assert gan_losses.main(argv) == 0
+    resumed = load_checkpoint(run / "ckpt.pt", GAN_FORMAT)
+    assert resumed["epoch"] == 2
+    assert all(torch.equal(straight[k], resumed["generator"][k]) for k in straight)
+
+
+def test_saturation_chapter(tmp_path: Path) -> None:
     from companion.chapters import saturation
 
-    _, runs = gan_losses_dry
-    assert saturation.main(["--dry-run", "--assets", str(tmp_path), "--from-runs", str(runs / "dry")]) == 0
+    assert saturation.main(["--dry-run", "--assets", str(tmp_path), "--runs", str(tmp_path / "r")]) == 0
     for name in ("derivation.md", "gradients.png", "measured.png", "results.md", "results.json", "command.md"):
         assert (tmp_path / name).is_file(), name
     res = json.loads((tmp_path / "results.json").read_text())
@@ -67,7 +108,7 @@ def test_saturation_chapter(gan_losses_dry, tmp_path: Path) -> None:
 def test_minimax_chapter(tmp_path: Path) -> None:
     from companion.chapters import minimax
 
-    assert minimax.main(["--dry-run", "--assets", str(tmp_path)]) == 0
+    assert minimax.main(["--dry-run", "--assets", str(tmp_path), "--runs", str(tmp_path / "r")]) == 0
     for name in ("orders.png", "play.png", "results.md", "results.json", "command.md"):
         assert (tmp_path / name).is_file(), name
 
@@ -75,7 +116,8 @@ def test_minimax_chapter(tmp_path: Path) -> None:
 def test_flows_chapter(tmp_path: Path) -> None:
     from companion.chapters import flows
 
-    assert flows.main(["--dry-run", "--assets", str(tmp_path), "--from-runs", str(tmp_path / "none")]) == 0
+    argv = ["--dry-run", "--assets", str(tmp_path), "--from-runs", str(tmp_path / "none"), "--runs", str(tmp_path)]
+    assert flows.main(argv) == 0
     for name in ("densities.png", "cost.png", "mnist8.png", "generator.png", "results.md", "results.json"):
         assert (tmp_path / name).is_file(), name
     res = json.loads((tmp_path / "results.json").read_text())
@@ -87,7 +129,7 @@ def test_inversion_chapter(gan_losses_dry, tmp_path: Path) -> None:
     from companion.chapters import inversion
 
     _, runs = gan_losses_dry
-    gen = runs / "dry" / "nonsaturating" / "ckpt.pt"
+    gen = runs / "dry" / "nonsaturating" / "seed0" / "ckpt.pt"
     assert (
         inversion.main(
             [
@@ -126,7 +168,7 @@ def test_restoration_chapter(gan_losses_dry, tmp_path: Path) -> None:
     from companion.chapters import restoration
 
     _, runs = gan_losses_dry
-    gen = runs / "dry" / "nonsaturating" / "ckpt.pt"
+    gen = runs / "dry" / "nonsaturating" / "seed0" / "ckpt.pt"
     tasks = ["noise σ=0.5", "box 14x14", "SR 4x", "CS m=50"]
     assert (
         restoration.main(
@@ -141,15 +183,45 @@ def test_restoration_chapter(gan_losses_dry, tmp_path: Path) -> None:
                 "--no-progress",
                 "--device",
                 "cpu",
+                "--runs",
+                str(tmp_path / "r"),
                 "--tasks",
                 *tasks,
             ]
         )
         == 0
     )
-    for name in ("grid_noise.png", "grid_inpainting.png", "grid_superres.png", "grid_cs.png", "results.json"):
+    for name in ("cell_noise_0_5.png", "cell_box_14x14.png", "cell_SR_4x.png", "cell_CS_m_50.png", "results.json"):
         assert (tmp_path / name).is_file(), name
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert {r["task"] for r in rows} == set(tasks)
     noise = {r["method"].split(" (")[0] for r in rows if r["task"] == "noise σ=0.5"}
     assert noise == {"degraded input", "total variation", "non-local means", "Gaussian blur", "GAN prior"}
+
+
+def _docs_state() -> dict[str, int]:
+    from companion.chapters.common import DOCS
+
+    return {str(p): p.stat().st_mtime_ns for p in DOCS.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ["minimax", "saturation"])
+def test_dry_run_never_writes_into_docs(name: str, tmp_path: Path, monkeypatch) -> None:
+    """With no --assets, a dry run writes under --runs only (docs/ keeps every file untouched)."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    before = _docs_state()
+    assert importlib.import_module(f"companion.chapters.{name}").main(["--dry-run", "--no-progress"]) == 0
+    assert _docs_state() == before
+    assert (tmp_path / "runs" / name / "dry" / "assets" / "command.md").is_file()
+
+
+def test_dry_run_refuses_assets_inside_docs(tmp_path: Path, capsys) -> None:
+    from companion.chapters import minimax
+    from companion.chapters.common import DOCS
+
+    before = _docs_state()
+    assert minimax.main(["--dry-run", "--assets", str(DOCS / "assets" / "minimax")]) == 2
+    assert "never writes into docs/" in capsys.readouterr().err
+    assert _docs_state() == before

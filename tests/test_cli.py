@@ -154,9 +154,12 @@ def test_sample_rejects_foreign_checkpoint(tmp_path: Path, capsys) -> None:
 
 
 def test_sample_rejects_checkpoint_of_another_architecture(trained: Path, tmp_path: Path, capsys) -> None:
-    ck = torch.load(trained / "ckpt.pt", weights_only=True)
+    from companion.checkpoint import GAN_FORMAT, load_checkpoint, save_atomic
+
+    ck = load_checkpoint(trained / "ckpt.pt", GAN_FORMAT)
+    ck.pop("sha256")
     ck["meta"]["arch"]["arch"] = "dcgan64"  # report28 weights labelled as the 64x64 DCGAN
-    torch.save(ck, tmp_path / "other.pt")
+    save_atomic(ck, tmp_path / "other.pt")
     rc, err = run_cli(capsys, "sample", "--checkpoint", str(tmp_path / "other.pt"), "--out", str(tmp_path / "s.npy"))
     assert_one_line_error(rc, err, "do not fit this architecture")
 

@@ -72,9 +72,12 @@ def test_sphere_prior_keeps_z_on_the_sphere(gan: Path) -> None:
 def test_encoder_training_reduces_its_loss(encoder: Path) -> None:
     import json
 
+    from companion.artifacts import render_run
+
     recs = [json.loads(x) for x in (encoder.parent / "metrics.jsonl").read_text().splitlines()]
+    recs = [r for r in recs if r["type"] == "epoch"]
     assert recs[-1]["recon_mse"] < recs[0]["recon_mse"] and recs[-1]["latent_mse"] < recs[0]["latent_mse"]
-    assert (encoder.parent / "losses.png").is_file()
+    assert {p.name for p in render_run(encoder.parent)} == {"losses.png"}
 
 
 def test_encoder_resume_is_exact(gan: Path, tmp_path: Path) -> None:
@@ -238,3 +241,53 @@ def test_encoder_cli_trains_and_refuses_other_generator(gan: Path, encoder: Path
         ]
     )
     assert rc == 2 and "another generator" in capsys.readouterr().err
+
+
+class LinearG(torch.nn.Module):
+    """G(z) = z reshaped to a 1x4x4 image: the L2-prior problem then has a closed form."""
+
+    latent_dim = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z.reshape(-1, 1, 4, 4) + 0 * self.dummy
+
+
+@pytest.mark.parametrize("restarts", [1, 4])
+def test_l2_prior_weight_is_the_lambda_of_the_equation(restarts: int) -> None:
+    r"""min_z |z - y|^2 / D + lambda |z|^2 has z* = y / (1 + lambda D), whatever the number of restarts."""
+    lam, d = 0.05, 16
+    y = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    cfg = InversionConfig(steps=3000, restarts=restarts, lr=0.05, prior="l2", prior_weight=lam, patience=0)
+    res = fit_latent(LinearG(), y, cfg)
+    expected = y.reshape(3, d) / (1 + lam * d)
+    assert torch.allclose(res.z, expected, atol=2e-3), (res.z - expected).abs().max()
+    # negative control: the old scaling (lambda / restarts) lands elsewhere
+    if restarts > 1:
+        assert not torch.allclose(res.z, y.reshape(3, d) / (1 + lam * d / restarts), atol=2e-3)
+
+
+def test_generator_flags_are_restored_even_on_error() -> None:
+    G = LinearG()
+    G.train()
+
+    def failing_track(_):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit_latent(G, torch.rand(2, 1, 4, 4), InversionConfig(steps=5, restarts=1), track=failing_track)
+    assert G.dummy.requires_grad and G.training
+
+
+def test_train_encoder_restores_generator_flags_on_error(gan: Path, tmp_path: Path) -> None:
+    from companion.errors import ConfigError
+
+    G, _, _ = load_generator(gan)
+    G.train().requires_grad_(True)
+    with pytest.raises(ConfigError, match="larger than"):
+        train_encoder(G, make_synthetic(64).images, EncoderConfig(epochs=1, batch_size=128, device="cpu"), tmp_path)
+    assert all(p.requires_grad for p in G.parameters()) and G.training
+    assert not (tmp_path / "ckpt.pt").exists()

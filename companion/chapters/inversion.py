@@ -3,22 +3,23 @@
 Inverts held-out MNIST test digits (never seen by G or E) with chapter 1's non-saturating
 generator, and writes into ``docs/assets/inversion/``: ``psnr_vs_compute.png``, ``grid.png``
 (input | encoder | optimisation | hybrid | naive), ``encoder_losses.png``, ``results.md`` /
-``results.json`` and ``command.md``.
+``results.json`` and ``command.md``. Every result is cached under ``--runs`` by the
+generator's fingerprint and the settings, so a re-run redraws without recomputing.
 
-    python -m companion.chapters.inversion --generator runs/gan_losses/full/nonsaturating/ckpt.pt
+    python -m companion.chapters.inversion --generator runs/gan_losses/full/nonsaturating/seed0/ckpt.pt
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import shutil
-import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from companion.artifacts import image_grid, new_figure, write_json
-from companion.chapters.common import chapter_parser, markdown_table, record_command
+from companion.artifacts import image_grid, new_figure, render_run, save_figure, write_json
+from companion.chapters.common import Chapter, cached, content_key, markdown_table, run_chapter, write_text
 from companion.errors import CompanionError
 from companion.inversion import (
     EncoderConfig,
@@ -30,7 +31,9 @@ from companion.inversion import (
 )
 from companion.metrics import psnr, ssim
 
-__all__ = ["METHODS", "main"]
+__all__ = ["CHAPTER", "DEFAULT_GENERATOR", "METHODS", "ensure_encoder", "main"]
+
+DEFAULT_GENERATOR = Path("runs") / "gan_losses" / "full" / "nonsaturating" / "seed0" / "ckpt.pt"
 
 # --8<-- [start:methods]
 #: The settings compared; compute = steps x restarts.
@@ -48,6 +51,12 @@ COLORS = {
     "hybrid": "tab:green",
     "encoder": "tab:red",
 }
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", type=Path, default=DEFAULT_GENERATOR)
+    p.add_argument("--n", type=int, default=200, help="held-out test digits to invert")
+    p.add_argument("--encoder-epochs", type=int, default=10)
 
 
 def _evaluate(
@@ -70,84 +79,126 @@ def _evaluate(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = chapter_parser("inversion", "Chapter 2: invert a trained generator three ways and compare them honestly.")
-    p.add_argument("--generator", type=Path, default=Path("runs") / "gan_losses" / "full" / "nonsaturating" / "ckpt.pt")
-    p.add_argument("--n", type=int, default=200, help="held-out test digits to invert")
-    p.add_argument("--encoder-epochs", type=int, default=10)
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
+def ensure_encoder(G, images: torch.Tensor, cfg: EncoderConfig, runs: Path, progress: bool) -> Path:
+    """Train (or resume, or reuse) the encoder for ``G`` in ``runs/encoder_<fingerprint>``; returns its checkpoint."""
+    from companion.checkpoint import ENCODER_FORMAT, load_checkpoint
+    from companion.rundir import is_run, prepare_run_dir
+
+    folder = runs / f"encoder_{generator_fingerprint(G)}"
+    ckpt = folder / "ckpt.pt"
+    if ckpt.is_file():
+        saved = load_checkpoint(ckpt, ENCODER_FORMAT, keys=("epoch", "config"))
+        if saved["epoch"] >= cfg.epochs and saved["config"] == dataclasses.asdict(cfg):
+            return ckpt
+    resume = ckpt.is_file()
+    prepare_run_dir(folder, resume=resume, overwrite=not resume and is_run(folder))
+    train_encoder(G, images, cfg, folder, resume=resume, progress=progress)
+    render_run(folder)
+    return ckpt
+
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
     from companion.data import load_dataset
+    from companion.device import resolve_device
     from companion.experiment import load_generator
     from companion.metrics import get_classifier
-    from companion.train import resolve_device
 
-    try:
-        device = resolve_device(args.device)
-        dataset = "synthetic" if args.dry_run else "mnist"
-        if not args.generator.is_file():
-            raise CompanionError(
-                f"no generator at {args.generator}: run chapter 1 first "
-                "(python -m companion.chapters.gan_losses --preset full) or pass --generator"
-            )
-        G, spec, _ = load_generator(args.generator, device)
-        test = load_dataset(dataset, "test", args.data_dir)
-        train = load_dataset(dataset, "train", args.data_dir)
-        clf = get_classifier(dataset, args.data_dir, device, not args.no_progress)
-    except CompanionError as exc:
-        print(f"inversion: error: {exc}", file=__import__("sys").stderr)
-        return 2
+    device = resolve_device(args.device)
+    dataset = "synthetic" if args.dry_run else "mnist"
+    if not args.generator.is_file():
+        raise CompanionError(
+            f"no generator at {args.generator}: run chapter 1 first "
+            "(python -m companion.chapters.gan_losses --preset full) or pass --generator"
+        )
+    if args.n <= 0:
+        raise CompanionError(f"--n must be positive, got {args.n}")
+    G, spec, _ = load_generator(args.generator, device)
+    fp = generator_fingerprint(G)
+    test = load_dataset(dataset, "test", args.data_dir)
+    clf = get_classifier(dataset, args.data_dir, device, not args.no_progress)
     n = min(args.n, len(test))
     x = test.float_images(slice(0, n)).to(device)
     labels = test.labels[:n].to(device)
     methods = dict(METHODS)
     if args.dry_run:
         methods = {k: dataclasses.replace(v, steps=max(10, v.steps // 25)) for k, v in methods.items()}
-    args.assets.mkdir(parents=True, exist_ok=True)
-    # encoder (reused when already trained against this very generator)
-    enc_dir = args.runs / ("dry" if args.dry_run else "main") / "encoder"
-    enc_ckpt = enc_dir / "ckpt.pt"
+    tag = args.runs / ("dry" if args.dry_run else "main")
     ecfg = EncoderConfig(epochs=1 if args.dry_run else args.encoder_epochs, device=args.device)
-    fp = generator_fingerprint(G)
-    saved = torch.load(enc_ckpt, weights_only=True) if enc_ckpt.is_file() else {}
-    if not (saved.get("generator_fingerprint") == fp and saved.get("epoch") == ecfg.epochs):
-        if enc_dir.exists():
-            shutil.rmtree(enc_dir)
-        train_encoder(G, train.images.to(device), ecfg, enc_dir, progress=not args.no_progress)
+    train = load_dataset(dataset, "train", args.data_dir)
+    enc_ckpt = ensure_encoder(G, train.images.to(device), ecfg, tag, not args.no_progress)
     E = load_encoder(enc_ckpt, G, device)
-    shutil.copy(enc_dir / "losses.png", args.assets / "encoder_losses.png")
 
     track = lambda im: float(psnr(im, x).mean())  # noqa: E731 - a one-line probe
-    rows, curves, recons = [], {}, {}
-    t1 = time.perf_counter()
-    with torch.no_grad():
-        z_enc = E(x)
-        rec_enc = G(z_enc).clamp(0, 1)
-    rows.append(_evaluate("encoder", rec_enc, x, labels, clf, time.perf_counter() - t1, 0))
-    recons["encoder"] = rec_enc
-    for name, cfg in methods.items():
-        z0 = z_enc if name == "hybrid" else None
-        res = fit_latent(G, x, cfg, z0=z0, track=track, track_every=10)
-        rows.append(_evaluate(name, res.images, x, labels, clf, res.seconds, cfg.steps * cfg.restarts))
-        curves[name] = res.history
-        recons[name] = res.images
-        print(f"{name}: {rows[-1]['psnr']:.2f} dB, agreement {rows[-1]['agreement']:.1%}")
-    # in-span sanity check
-    gz = torch.Generator().manual_seed(123)
-    with torch.no_grad():
-        x_span = G(torch.randn(n, spec.latent_dim, generator=gz).to(device))
-    span_cfg = dataclasses.replace(methods["optimise, 8 starts"], restarts=4)
-    span = fit_latent(G, x_span, span_cfg)
-    span_psnr = psnr(span.images, x_span)
-    base_acc = float((clf(x).argmax(1) == labels).float().mean())
 
+    def solve() -> dict[str, Any]:
+        import time
+
+        rows, curves, recons = [], {}, {}
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            z_enc = E(x)
+            rec_enc = G(z_enc).clamp(0, 1)
+        rows.append(_evaluate("encoder", rec_enc, x, labels, clf, time.perf_counter() - t1, 0))
+        recons["encoder"] = rec_enc.cpu()
+        for name, cfg in methods.items():
+            z0 = z_enc if name == "hybrid" else None
+            res = fit_latent(G, x, cfg, z0=z0, track=track, track_every=10)
+            rows.append(_evaluate(name, res.images, x, labels, clf, res.seconds, cfg.steps * cfg.restarts))
+            curves[name] = [list(h) for h in res.history]
+            recons[name] = res.images.cpu()
+            print(f"{name}: {rows[-1]['psnr']:.2f} dB, agreement {rows[-1]['agreement']:.1%}")
+        # in-span sanity check: x = G(z*) must be recovered almost exactly
+        gz = torch.Generator().manual_seed(123)
+        with torch.no_grad():
+            x_span = G(torch.randn(n, spec.latent_dim, generator=gz).to(device))
+        span_cfg = dataclasses.replace(methods["optimise, 8 starts"], restarts=4)
+        span_psnr = psnr(fit_latent(G, x_span, span_cfg).images, x_span)
+        with torch.no_grad():
+            base_acc = float((clf(x).argmax(1) == labels).float().mean())
+        return {
+            "rows": rows,
+            "curves": curves,
+            "recons": recons,
+            "span": {
+                "median_psnr": float(span_psnr.median()),
+                "mean_psnr": float(span_psnr.mean()),
+                "restarts": span_cfg.restarts,
+                "steps": span_cfg.steps,
+            },
+            "base_acc": base_acc,
+        }
+
+    key = content_key(
+        generator=fp,
+        n=n,
+        dataset=dataset,
+        methods={k: dataclasses.asdict(v) for k, v in methods.items()},
+        encoder=dataclasses.asdict(ecfg),
+    )
+    results = cached(tag / f"results_{fp}.pt", key, solve)
+    return {
+        **results,
+        "x": x.cpu(),
+        "n": n,
+        "fingerprint": fp,
+        "methods": methods,
+        "encoder_cfg": ecfg,
+        "encoder_dir": enc_ckpt.parent,
+        "device": str(device),
+    }
+
+
+def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    import shutil
+
+    assets, n, rows = args.assets, res["n"], res["rows"]
+    shutil.copy(res["encoder_dir"] / "losses.png", assets / "encoder_losses.png")
     # PSNR against compute
     fig, axes = new_figure(1, 1, 6, 4)
     ax = axes[0, 0]
-    for name, hist in curves.items():
+    for name, hist in res["curves"].items():
         ax.plot([max(c, 1) for _, c, _ in hist], [v for _, _, v in hist], color=COLORS[name], label=name)
-    enc_row = rows[0]
-    ax.plot([1], [enc_row["psnr"]], "*", color=COLORS["encoder"], ms=14, label="encoder (one forward pass)")
+    ax.plot([1], [rows[0]["psnr"]], "*", color=COLORS["encoder"], ms=14, label="encoder (one forward pass)")
     ax.set(
         xscale="log",
         xlabel="compute (optimisation steps x restarts)",
@@ -156,32 +207,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.savefig(args.assets / "psnr_vs_compute.png", dpi=110)
+    save_figure(fig, assets / "psnr_vs_compute.png")
     # grid of reconstructions
     k = min(12, n)
     order = ["input", "encoder", "optimise, 8 starts", "hybrid", "naive (report)"]
-    stack = torch.cat([x[:k].cpu()] + [recons[m][:k].cpu() for m in order[1:]])
+    stack = torch.cat([res["x"][:k]] + [res["recons"][m][:k] for m in order[1:]])
     fig, axes = new_figure(1, 1, 7, 3.2)
     axes[0, 0].imshow(image_grid(stack, nrow=k, padding=1), cmap="gray")
     axes[0, 0].set_yticks([14 + 29 * i for i in range(len(order))], order)
     axes[0, 0].set_xticks([])
-    fig.savefig(args.assets / "grid.png", dpi=130)
-    results = {
-        "n_images": n,
-        "generator": str(args.generator),
-        "classifier_accuracy_on_originals": base_acc,
-        "in_span": {
-            "median_psnr": float(span_psnr.median()),
-            "mean_psnr": float(span_psnr.mean()),
-            "restarts": span_cfg.restarts,
-            "steps": span_cfg.steps,
+    save_figure(fig, assets / "grid.png", dpi=130)
+    span = res["span"]
+    write_json(
+        {
+            "n_images": n,
+            "generator": str(args.generator),
+            "generator_fingerprint": res["fingerprint"],
+            "classifier_accuracy_on_originals": res["base_acc"],
+            "in_span": span,
+            "methods": rows,
+            "settings": {k: dataclasses.asdict(v) for k, v in res["methods"].items()},
+            "encoder": dataclasses.asdict(res["encoder_cfg"]),
+            "curves": res["curves"],
         },
-        "methods": rows,
-        "settings": {k: dataclasses.asdict(v) for k, v in methods.items()},
-        "encoder": dataclasses.asdict(ecfg),
-        "curves": curves,
-    }
-    write_json(results, args.assets / "results.json")
+        assets / "results.json",
+    )
     table = markdown_table(
         rows,
         [
@@ -190,27 +240,46 @@ def main(argv: list[str] | None = None) -> int:
             ("psnr", "PSNR dB"),
             ("psnr_median", "median PSNR"),
             ("ssim", "SSIM"),
-            ("mse", "MSE"),
             ("agreement", "same digit as input"),
+        ],
+        bold={"psnr": "max", "psnr_median": "max", "ssim": "max", "agreement": "max"},
+    )
+    table += "\n" + markdown_table(
+        rows,
+        [
+            ("method", "method"),
+            ("mse", "MSE"),
             ("accuracy", "classifier accuracy"),
             ("seconds_per_image", "s / image"),
         ],
     )
     table += (
-        f"\nIn-span check (x = G(z*) for {n} random z*, {span_cfg.restarts} restarts x {span_cfg.steps} "
-        f"steps): median PSNR {float(span_psnr.median()):.1f} dB. Classifier accuracy on the "
-        f"original digits: {base_acc:.1%}.\n"
+        f"\nIn-span check (x = G(z\\*) for {n} random z\\*, {span['restarts']} restarts x {span['steps']} "
+        f"steps): median PSNR {span['median_psnr']:.1f} dB. Classifier accuracy on the "
+        f"original digits: {res['base_acc']:.1%}.\n"
     )
-    (args.assets / "results.md").write_text(table)
-    record_command(
-        args.assets,
-        "inversion",
-        argv,
-        {"n": n, "generator": str(args.generator), "encoder_epochs": ecfg.epochs, "device": str(device)},
-        time.perf_counter() - t0,
-    )
+    write_text(assets / "results.md", table)
     print(table)
-    return 0
+    settings = {
+        "n": n,
+        "generator": str(args.generator),
+        "encoder_epochs": res["encoder_cfg"].epochs,
+        "device": res["device"],
+    }
+    return settings, "Results are cached by the generator's fingerprint; a re-run with the same settings only redraws."
+
+
+CHAPTER = Chapter(
+    name="inversion",
+    description="Chapter 2: invert a trained generator three ways and compare them honestly.",
+    compute=compute,
+    draw=draw,
+    arguments=_arguments,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_chapter(CHAPTER, argv)
 
 
 if __name__ == "__main__":

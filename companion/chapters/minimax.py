@@ -10,11 +10,12 @@ and ``command.md``. Runs in seconds on a CPU.
 
 from __future__ import annotations
 
+import argparse
 import math
-import time
+from typing import Any
 
-from companion.artifacts import new_figure, write_json
-from companion.chapters.common import chapter_parser, markdown_table, record_command
+from companion.artifacts import new_figure, save_figure, write_json
+from companion.chapters.common import Chapter, markdown_table, run_chapter, write_text
 from companion.theory.minimax import (
     best_response_generator,
     gradient_play,
@@ -29,14 +30,10 @@ from companion.theory.minimax import (
     value,
 )
 
-__all__ = ["main"]
+__all__ = ["CHAPTER", "main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = chapter_parser("minimax", "Part II.3: min_G max_D is not max_D min_G.")
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    args.assets.mkdir(parents=True, exist_ok=True)
+def compute(args: argparse.Namespace) -> dict[str, Any]:
     steps = 300 if args.dry_run else 3000
     games = []
     for name, payoff in (
@@ -54,6 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     br = best_response_generator(d_fixed)
     play_grad = gradient_play(prob, steps=steps, generator="gradient")
     play_br = gradient_play(prob, steps=steps, generator="best_response")
+    return {
+        "steps": steps,
+        "games": games,
+        "prob": prob,
+        "right": right,
+        "wrong": wrong,
+        "br": br,
+        "d_fixed": d_fixed,
+        "play_grad": play_grad,
+        "play_br": play_br,
+    }
+
+
+def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    prob, right, wrong, br, d_fixed = res["prob"], res["right"], res["wrong"], res["br"], res["d_fixed"]
+    play_grad, play_br, games, steps = res["play_grad"], res["play_br"], res["games"], res["steps"]
     x = prob.x.numpy()
 
     fig, axes = new_figure(2, 1, 4.8, 3.4)
@@ -73,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         ax2.set_ylabel("D(x)", color="tab:red")
         ax.set(title=f"{title}\nV = {res['value']:.4f}, JS = {res['js']:.4f}", xlabel="x")
         ax.legend(loc="upper left", fontsize=7)
-    fig.savefig(args.assets / "orders.png", dpi=110)
+    save_figure(fig, args.assets / "orders.png")
 
     fig, axes = new_figure(2, 1, 4.8, 3.4)
     axes[0][0].plot(play_grad["js"], label="G: one gradient step per D step", color="tab:blue")
@@ -89,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[0][1].plot(x, play_grad["p_g"].numpy(), color="tab:blue", label="p_g, gradient play (end)")
     axes[0][1].set(xlabel="x", title="best-response play: where p_g's point mass sits over time (red)")
     axes[0][1].legend(fontsize=7)
-    fig.savefig(args.assets / "play.png", dpi=110)
+    save_figure(fig, args.assets / "play.png")
 
     bulk = prob.p_data > 1e-4 * prob.p_data.max()  # where there is data; in the far tails D* is arbitrary
     results = {
@@ -152,10 +165,21 @@ def main(argv: list[str] | None = None) -> int:
             ("p_g", "generator"),
         ],
     )
-    (args.assets / "results.md").write_text(table)
-    record_command(args.assets, "minimax", argv, {"grid_points": len(prob.x), "steps": steps}, time.perf_counter() - t0)
+    write_text(args.assets / "results.md", table)
     print(table)
-    return 0
+    return {"grid_points": len(prob.x), "steps": steps}, ""
+
+
+CHAPTER = Chapter(
+    name="minimax",
+    description="Part II.3: the order of min and max.",
+    compute=compute,
+    draw=draw,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_chapter(CHAPTER, argv)
 
 
 if __name__ == "__main__":

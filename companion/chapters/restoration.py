@@ -2,7 +2,7 @@
 
 For every task and severity (Gaussian noise, inpainting masks, super-resolution, compressed
 sensing) on held-out MNIST test digits: the degraded input, the classical baselines (strengths
-tuned on a separate validation slice of the test set, digits 9000-9099), and the GAN prior.
+tuned on a separate validation slice of the test set, digits 9900-9999), and the GAN prior.
 Writes into ``docs/assets/restoration/``: one grid per task family, ``results.md`` /
 ``results.json`` and ``command.md``.
 
@@ -11,14 +11,16 @@ Writes into ``docs/assets/restoration/``: one grid per task family, ``results.md
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from companion.artifacts import image_grid, new_figure, write_json
+from companion.artifacts import new_figure, save_figure, write_json
 from companion.baselines import (
     DENOISE_GRIDS,
     bicubic_upsample,
@@ -30,13 +32,14 @@ from companion.baselines import (
     tune,
     tv_denoise,
 )
-from companion.chapters.common import chapter_parser, markdown_table, record_command
+from companion.chapters.common import Chapter, cached, content_key, markdown_table, run_chapter, write_text
+from companion.chapters.inversion import DEFAULT_GENERATOR
 from companion.errors import CompanionError
 from companion.inversion import InversionConfig
 from companion.metrics import psnr, ssim
-from companion.restoration import TASKS, make_task, restore
+from companion.restoration import TASKS, Mask, make_task, restore
 
-__all__ = ["GAN_PRIOR", "main"]
+__all__ = ["CHAPTER", "FAMILIES", "GAN_PRIOR", "main"]
 
 #: The GAN-prior solver's settings (chapter 2's optimiser): the full budget for the two cells the
 #: course asks about, a third of it elsewhere so that the whole table fits in CPU minutes.
@@ -73,16 +76,6 @@ def _baselines(task: str, option: float, op, y, y_val, x_val, op_val) -> dict[st
     return {"least squares": least_squares_cs(y.cpu(), op), f"DCT Lasso ({alpha:g})": dct_lasso_cs(y.cpu(), op, alpha)}
 
 
-def _cached(path: Path, key: str, compute) -> dict:
-    """``compute()``'s dict, saved at ``path`` under ``key``; reloaded instead of recomputed when the key matches."""
-    saved = torch.load(path, weights_only=True) if path.is_file() else {}
-    if saved.get("key") != key:
-        saved = {"key": key, **compute()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(saved, path)
-    return saved
-
-
 def _scores(name: str, img: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, clf) -> dict:
     img = img.to(x.device).clamp(0, 1)
     with torch.no_grad():
@@ -90,40 +83,39 @@ def _scores(name: str, img: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,
     return {"method": name, "psnr": float(psnr(img, x).mean()), "ssim": float(ssim(img, x).mean()), "accuracy": acc}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = chapter_parser("restoration", "Chapter 3: restoration with a GAN prior against classical baselines.")
-    p.add_argument("--generator", type=Path, default=Path("runs") / "gan_losses" / "full" / "nonsaturating" / "ckpt.pt")
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", type=Path, default=DEFAULT_GENERATOR)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--tasks", nargs="*", default=list(TASKS), help="subset of the task names")
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    from companion.data import load_dataset
-    from companion.experiment import load_generator
-    from companion.metrics import get_classifier
-    from companion.train import resolve_device
 
-    try:
-        unknown = [t for t in args.tasks if t not in TASKS]
-        if unknown:
-            raise CompanionError(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
-        device = resolve_device(args.device)
-        if not args.generator.is_file():
-            raise CompanionError(f"no generator at {args.generator}: run chapter 1 first or pass --generator")
-        G, spec, _ = load_generator(args.generator, device)
-        dataset = "synthetic" if args.dry_run else "mnist"
-        test = load_dataset(dataset, "test", args.data_dir)
-        clf = get_classifier(dataset, args.data_dir, device, not args.no_progress)
-    except CompanionError as exc:
-        print(f"restoration: error: {exc}", file=__import__("sys").stderr)
-        return 2
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
+    from companion.data import load_dataset
+    from companion.device import resolve_device
+    from companion.experiment import load_generator
+    from companion.inversion import generator_fingerprint
+    from companion.metrics import get_classifier
+
+    unknown = [t for t in args.tasks if t not in TASKS]
+    if unknown:
+        raise CompanionError(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
+    if args.n <= 0:
+        raise CompanionError(f"--n must be positive, got {args.n}")
+    device = resolve_device(args.device)
+    if not args.generator.is_file():
+        raise CompanionError(f"no generator at {args.generator}: run chapter 1 first or pass --generator")
+    G, spec, _ = load_generator(args.generator, device)
+    fp = generator_fingerprint(G)
+    dataset = "synthetic" if args.dry_run else "mnist"
+    test = load_dataset(dataset, "test", args.data_dir)
+    clf = get_classifier(dataset, args.data_dir, device, not args.no_progress)
     n = min(args.n, len(test) // 2)
     x = test.float_images(slice(0, n)).to(device)
     labels = test.labels[:n].to(device)
     val_lo = len(test) - 100 if len(test) >= 1000 else len(test) - min(100, len(test) // 4)
     x_val = test.float_images(slice(val_lo, len(test))).to(device)
     dry = dataclasses.replace(GAN_PRIOR, steps=20, restarts=2)
-    shape = (spec.channels, spec.image_size, spec.image_size)
-    args.assets.mkdir(parents=True, exist_ok=True)
+    shape = spec.image_shape
     rows, shown = [], {}
     for cell in args.tasks:
         task, option = TASKS[cell]
@@ -132,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         y = op.degrade(x, seed=1)
         y_val = op_val.degrade(x_val, seed=2)
         cfg = dry if args.dry_run else (GAN_PRIOR if cell in HEADLINE else GAN_PRIOR_LIGHT)
-        # Each finished cell is cached, so an interrupted chapter run resumes at the next cell.
-        cache = args.runs / ("dry" if args.dry_run else "main") / f"cell_{re.sub(r'[^A-Za-z0-9]+', '_', cell)}_{n}.pt"
+        # Each finished cell is cached (by the generator's fingerprint and the settings), so an
+        # interrupted chapter run resumes at the next cell and a re-run only redraws.
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", cell)
+        cache = args.runs / ("dry" if args.dry_run else "main") / f"cell_{slug}_{n}.pt"
 
         def solve_cell(cfg=cfg, op=op, y=y, y_val=y_val, op_val=op_val, task=task, option=option) -> dict:
             t1 = time.perf_counter()
@@ -144,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             outs["GAN prior"] = res.images
             return {"outs": {k: v.cpu() for k, v in outs.items()}, "gan_s": gan_s}
 
-        saved = _cached(cache, f"{cell}|{n}|{dataclasses.asdict(cfg)}|{args.generator}", solve_cell)
+        key = content_key(cell=cell, n=n, cfg=dataclasses.asdict(cfg), generator=fp, dataset=dataset)
+        saved = cached(cache, key, solve_cell)
         outs, budgets = dict(saved["outs"]), {"GAN prior": (cfg, saved["gan_s"])}
         if cell in EXTRA and not args.dry_run:
             xcfg = EXTRA[cell]
@@ -155,11 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 img = restore(G, y, op, xcfg).images.cpu()
                 return {"img": img, "gan_s": time.perf_counter() - t1}
 
-            xsaved = _cached(
-                cache.with_name(cache.stem + f"_r{xcfg.restarts}.pt"),
-                f"{cell}|{n}|{dataclasses.asdict(xcfg)}|{args.generator}",
-                solve_extra,
-            )
+            xkey = content_key(cell=cell, n=n, cfg=dataclasses.asdict(xcfg), generator=fp, dataset=dataset)
+            xsaved = cached(cache.with_name(cache.stem + f"_r{xcfg.restarts}.pt"), xkey, solve_extra)
             outs[xname] = xsaved["img"]
             budgets[xname] = (xcfg, xsaved["gan_s"])
         for name, img in outs.items():
@@ -170,71 +162,123 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
         base = [r for r in rows if r["task"] == cell and not r["method"].startswith(("GAN prior", "degraded input"))]
         best = max(base, key=lambda r: r["psnr"])
-        shown[cell] = (outs["degraded input"], outs[best["method"]], outs["GAN prior"], best["method"])
+        mask = op.mask if isinstance(op, Mask) else None
+        shown[cell] = {
+            "degraded": outs["degraded input"],
+            "baseline": outs[best["method"]],
+            "gan": outs["GAN prior"],
+            "baseline_name": best["method"],
+            "mask": None if mask is None else mask.expand(n, *mask.shape[1:]).cpu(),
+        }
         gan_row = next(r for r in rows if r["task"] == cell and r["method"] == "GAN prior")
         print(
             f"{cell}: GAN prior {gan_row['psnr']:.2f} dB / {gan_row['accuracy']:.1%}; "
             f"best baseline {best['method']} {best['psnr']:.2f} dB / {best['accuracy']:.1%}"
         )
-    for family, cells in FAMILIES.items():
-        cells = [c for c in cells if c in shown]
-        if not cells:
-            continue
-        k = min(8, n)
-        fig, axes = new_figure(len(cells), 1, 3.0, 2.6)
-        for ax, cell in zip(axes[0], cells):
-            deg, bl, gp, bname = shown[cell]
-            stack = torch.cat([t[:k].detach().cpu().clamp(0, 1) for t in (deg, bl, gp, x)])
-            ax.imshow(image_grid(stack, nrow=k, padding=1), cmap="gray")
-            ax.set_title(cell, fontsize=9)
-            ax.set_yticks(
-                [14 + 29 * i for i in range(4)], ["degraded", bname.split(" (")[0], "GAN prior", "clean"], fontsize=7
-            )
+    return {
+        "rows": rows,
+        "shown": shown,
+        "x": x.cpu(),
+        "n": n,
+        "val": f"test digits {val_lo}-{len(test) - 1}",
+        "fingerprint": fp,
+        "device": str(device),
+    }
+
+
+def _rgb(images: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Grey images as RGB, with missing pixels (mask 0) shown in blue so the hole is visible."""
+    rgb = images.clamp(0, 1).expand(-1, 3, -1, -1).clone()
+    if mask is not None:
+        hole = mask.expand_as(images)[:, 0] < 0.5
+        for c, v in enumerate((0.18, 0.35, 0.85)):
+            rgb[:, c][hole] = v
+    return rgb
+
+
+def draw_cell(shown: dict[str, Any], x: torch.Tensor, cell: str, path: Path, k: int = 6) -> None:
+    """One readable figure per task: k digits, rows degraded / best classical / GAN prior / clean."""
+    labels = ["degraded", shown["baseline_name"].split(" (")[0], "GAN prior", "clean"]
+    images = [_rgb(shown["degraded"][:k], None if shown["mask"] is None else shown["mask"][:k])]
+    images += [_rgb(t[:k], None) for t in (shown["baseline"], shown["gan"], x)]
+    fig, axes = new_figure(k, 4, 1.05, 1.08)
+    for r, (label, imgs) in enumerate(zip(labels, images)):
+        for c in range(k):
+            ax = axes[r][c]
+            ax.imshow(imgs[c].permute(1, 2, 0).numpy(), interpolation="nearest")
             ax.set_xticks([])
-        fig.savefig(args.assets / f"grid_{family}.png", dpi=120)
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    fig.suptitle(cell + ("   (blue: missing pixels)" if shown["mask"] is not None else ""), fontsize=10)
+    save_figure(fig, path, dpi=100)
+
+
+def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    assets, rows, n = args.assets, res["rows"], res["n"]
+    for stale in assets.glob("grid_*.png"):  # the one-figure-per-family layout of older versions
+        stale.unlink()
+    for cell, shown in res["shown"].items():
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", cell).strip("_")
+        draw_cell(shown, res["x"], cell, assets / f"cell_{slug}.png")
     write_json(
         {
             "n_images": n,
             "generator": str(args.generator),
+            "generator_fingerprint": res["fingerprint"],
             "gan_prior": dataclasses.asdict(GAN_PRIOR),
             "gan_prior_light": dataclasses.asdict(GAN_PRIOR_LIGHT),
             "headline": list(HEADLINE),
-            "validation": f"test digits {val_lo}-{len(test) - 1}",
+            "validation": res["val"],
             "rows": rows,
         },
-        args.assets / "results.json",
+        assets / "results.json",
     )
-    table = markdown_table(
-        rows,
-        [
-            ("task", "task"),
-            ("method", "method"),
-            ("psnr", "PSNR dB"),
-            ("ssim", "SSIM"),
-            ("accuracy", "classifier accuracy"),
-            ("restarts", "restarts"),
-            ("steps", "steps"),
-        ],
-    )
-    (args.assets / "results.md").write_text(table)
-    note = "Cells already computed by an earlier invocation with the same settings were reused from runs/."
-    record_command(
-        args.assets,
-        "restoration",
-        argv,
-        {
-            "n": n,
-            "GAN prior": f"{GAN_PRIOR.restarts} restarts x {GAN_PRIOR.steps} steps for {' and '.join(HEADLINE)}, "
-            f"{GAN_PRIOR_LIGHT.restarts} x {GAN_PRIOR_LIGHT.steps} elsewhere; an extra row with 16 restarts for "
-            "noise σ=0.5",
-            "device": str(device),
-            "seeds": "masks/A 0, noise 1, validation noise 2",
-        },
-        time.perf_counter() - t0,
-        note,
-    )
-    print(table)
-    return 0
+    columns = [
+        ("method", "method"),
+        ("psnr", "PSNR dB"),
+        ("ssim", "SSIM"),
+        ("accuracy", "classifier accuracy"),
+        ("restarts", "restarts"),
+        ("steps", "steps"),
+    ]
+    best = {"psnr": "max", "ssim": "max", "accuracy": "max"}
+    full = []
+    for family, cells in FAMILIES.items():
+        parts = []
+        for cell in cells:
+            cell_rows = [r for r in rows if r["task"] == cell]
+            if cell_rows:
+                parts.append(f"**{cell}**\n\n" + markdown_table(cell_rows, columns, bold=best))
+        if parts:
+            text = "\n".join(parts)
+            write_text(assets / f"results_{family}.md", text)
+            full.append(text)
+    write_text(assets / "results.md", "\n".join(full))
+    print("\n".join(full))
+    settings = {
+        "n": n,
+        "GAN prior": f"{GAN_PRIOR.restarts} restarts x {GAN_PRIOR.steps} steps for {' and '.join(HEADLINE)}, "
+        f"{GAN_PRIOR_LIGHT.restarts} x {GAN_PRIOR_LIGHT.steps} elsewhere; an extra row with 16 restarts for "
+        "noise σ=0.5",
+        "device": res["device"],
+        "seeds": "masks/A 0, noise 1, validation noise 2",
+    }
+    note = "Cells already computed with the same generator (by fingerprint) and settings are reused from runs/."
+    return settings, note
+
+
+CHAPTER = Chapter(
+    name="restoration",
+    description="Chapter 3: restoration with a GAN prior against classical baselines.",
+    compute=compute,
+    draw=draw,
+    arguments=_arguments,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_chapter(CHAPTER, argv)
 
 
 if __name__ == "__main__":

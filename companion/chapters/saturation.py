@@ -5,23 +5,25 @@ Writes into ``docs/assets/saturation/``: ``derivation.md`` (SymPy's LaTeX), ``gr
 ``measured.png`` (generator gradient norms early in real minimax and non-saturating runs),
 ``results.md``/``results.json`` and ``command.md``.
 
-    python -m companion.chapters.saturation            # reads chapter 1's runs if present
+    python -m companion.chapters.saturation --from-runs runs/gan_losses/full   # reads chapter 1's runs
 """
 
 from __future__ import annotations
 
-import time
+import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from companion.artifacts import new_figure, read_jsonl, write_json
-from companion.chapters.common import chapter_parser, markdown_table, record_command
+from companion.artifacts import new_figure, save_figure, write_json
+from companion.chapters.common import Chapter, markdown_table, run_chapter, write_text
 from companion.losses import LOSSES
+from companion.runlog import RunLog
 from companion.theory.saturation import derive, gradient_functions, latex_table
 
-__all__ = ["main"]
+__all__ = ["CHAPTER", "main"]
 COLORS = {"minimax": "tab:red", "nonsaturating": "tab:blue", "lsgan": "tab:green"}
 
 
@@ -32,15 +34,16 @@ def _autograd(name: str, a: np.ndarray) -> np.ndarray:
 
 
 def _measured(runs: Path, args) -> dict[str, list[dict]]:
-    """Per-step records of chapter 1's minimax and non-saturating runs (or a short synthetic run)."""
+    """Per-step records of chapter 1's minimax and non-saturating runs (seed 0), or of a short run here."""
     out = {}
     for loss in ("minimax", "nonsaturating"):
-        path = runs / loss / "metrics.jsonl"
-        if not path.is_file():
+        path = runs / loss / "seed0" / "metrics.jsonl"
+        if args.dry_run or not path.is_file():
             from companion.config import make_config
             from companion.experiment import run_training
+            from companion.rundir import is_run
 
-            tmp = Path(args.runs) / "short" / loss
+            tmp = Path(args.runs) / ("dry" if args.dry_run else "short") / loss
             cfg = make_config(
                 None,
                 dataset="synthetic" if args.dry_run else "mnist",
@@ -50,40 +53,50 @@ def _measured(runs: Path, args) -> dict[str, list[dict]]:
                 fid_samples=0,
                 device=args.device,
             )
-            run_training(cfg, tmp, data_dir=args.data_dir, overwrite=True, progress=not args.no_progress)
+            run_training(
+                cfg, tmp, data_dir=args.data_dir, overwrite=is_run(tmp), progress=not args.no_progress, render=False
+            )
             path = tmp / "metrics.jsonl"
-        out[loss] = [r for r in read_jsonl(path) if r["type"] == "step"]
+        out[loss] = RunLog(path).read("step")
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = chapter_parser("saturation", "Part II.2: the minimax generator's gradient vanishes; non-saturating does not.")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--from-runs",
         type=Path,
-        default=Path("runs") / "gan_losses" / "quick",
-        help="chapter 1's run folder to read measured gradient norms from",
+        default=Path("runs") / "gan_losses" / "full",
+        help="chapter 1's runs folder to read measured gradient norms from (<loss>/seed0)",
     )
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    args.assets.mkdir(parents=True, exist_ok=True)
-    (args.assets / "derivation.md").write_text(latex_table(derive()))
-    # |dL/da| against D(G(z)) = sigmoid(a)
+
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
     a = np.linspace(-12, 6, 400)
-    dg = 1 / (1 + np.exp(-a))
+    dots = np.linspace(-12, 6, 19)
+    fns = gradient_functions()
+    curves = {name: np.abs(fns[name](a)) for name in COLORS}
+    autograd = {name: np.abs(_autograd(name, dots)) for name in COLORS}
+    return {
+        "derivation": derive(),
+        "a": a,
+        "dots": dots,
+        "curves": curves,
+        "autograd": autograd,
+        "measured": _measured(args.from_runs, args),
+    }
+
+
+def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    d = res["derivation"]
+    write_text(args.assets / "derivation.md", latex_table(d))
+    # |dL/da| against D(G(z)) = sigmoid(a)
+    a, dots = res["a"], res["dots"]
     fig, axes = new_figure(1, 1, 5.5, 3.8)
     ax = axes[0, 0]
-    fns = gradient_functions()
-    dots = np.linspace(-12, 6, 19)
-    for name in ("minimax", "nonsaturating", "lsgan"):
-        ax.plot(dg, np.abs(fns[name](a)), color=COLORS[name], label=f"{name} (SymPy)")
+    for name in COLORS:
+        ax.plot(1 / (1 + np.exp(-a)), res["curves"][name], color=COLORS[name], label=f"{name} (SymPy)")
         ax.plot(
-            1 / (1 + np.exp(-dots)),
-            np.abs(_autograd(name, dots)),
-            "o",
-            color=COLORS[name],
-            ms=4,
-            label=f"{name} (autograd)",
+            1 / (1 + np.exp(-dots)), res["autograd"][name], "o", color=COLORS[name], ms=4, label=f"{name} (autograd)"
         )
     ax.set(
         xscale="log",
@@ -94,12 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.savefig(args.assets / "gradients.png", dpi=110)
-    # measured
-    meas = _measured(args.from_runs, args)
+    save_figure(fig, args.assets / "gradients.png")
     fig, axes = new_figure(2, 1, 4.6, 3.4)
     rows = []
-    for loss, steps in meas.items():
+    for loss, steps in res["measured"].items():
         n = min(300, len(steps))
         x = [r["step"] for r in steps[:n]]
         axes[0][0].plot(x, [r["g_grad_norm"] for r in steps[:n]], color=COLORS[loss], label=loss, lw=1)
@@ -118,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for ax in axes[0]:
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.savefig(args.assets / "measured.png", dpi=110)
-    d = derive()
+    save_figure(fig, args.assets / "measured.png")
     limits = {k: {"at_D_to_0": str(v.limit_at_zero), "at_D_to_1": str(v.limit_at_one)} for k, v in d.items()}
     write_json(
         {"limits": limits, "measured_first_100_steps": rows, "source": str(args.from_runs)},
@@ -128,10 +138,22 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(
         rows, [("loss", "loss"), ("steps", "steps"), ("mean_g_grad_norm", "mean ‖∇G‖"), ("mean_d_fake", "mean D(G(z))")]
     )
-    (args.assets / "results.md").write_text(table)
-    record_command(args.assets, "saturation", argv, {"measured_from": str(args.from_runs)}, time.perf_counter() - t0)
+    write_text(args.assets / "results.md", table)
     print(table)
-    return 0
+    return {"measured_from": str(args.from_runs)}, ""
+
+
+CHAPTER = Chapter(
+    name="saturation",
+    description="Part II.2: the minimax generator's gradient vanishes; non-saturating does not.",
+    compute=compute,
+    draw=draw,
+    arguments=_arguments,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_chapter(CHAPTER, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Model registry: build a generator/discriminator pair by architecture name.
+"""Model registry: every GAN architecture in one table (name -> G, D, image size).
 
 Models never import training code; the trainer receives them ready-made.
 """
@@ -16,6 +16,7 @@ from companion.models.report28 import ReportDiscriminator, ReportGenerator
 
 __all__ = [
     "ARCHS",
+    "Arch",
     "ArchSpec",
     "DCGANDiscriminator",
     "DCGANGenerator",
@@ -27,8 +28,29 @@ __all__ = [
     "dcgan_init",
 ]
 
-#: Image side length each architecture produces and consumes.
-ARCHS: dict[str, int] = {"report28": 28, "dcgan64": 64}
+
+@dataclass(frozen=True)
+class Arch:
+    """One registered architecture.
+
+    Attributes:
+        generator: ``generator(latent_dim, channels)`` -> module mapping (B, d) to (B, C, S, S) in [0, 1].
+        discriminator: ``discriminator(channels)`` -> module mapping images to (B,) logits.
+        image_size: S, the side length it makes and reads.
+        about: One line for the help text.
+    """
+
+    generator: type[nn.Module]
+    discriminator: type[nn.Module]
+    image_size: int
+    about: str
+
+
+#: Every GAN architecture the book trains, by ``--arch`` name.
+ARCHS: dict[str, Arch] = {
+    "report28": Arch(ReportGenerator, ReportDiscriminator, 28, "the course report's 28x28 DCGAN"),
+    "dcgan64": Arch(DCGANGenerator, DCGANDiscriminator, 64, "Radford et al. (2015), 64x64"),
+}
 
 
 @dataclass(frozen=True)
@@ -39,9 +61,18 @@ class ArchSpec:
     channels: int
     latent_dim: int
 
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch '{self.arch}'; choose from {', '.join(ARCHS)}")
+
     @property
     def image_size(self) -> int:
-        return ARCHS[self.arch]
+        return ARCHS[self.arch].image_size
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return self.channels, self.image_size, self.image_size
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -58,12 +89,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 def build_generator(spec: ArchSpec) -> nn.Module:
     """A freshly initialised generator for ``spec``."""
-    if spec.arch == "report28":
-        g: nn.Module = ReportGenerator(spec.latent_dim, spec.channels)
-    elif spec.arch == "dcgan64":
-        g = DCGANGenerator(spec.latent_dim, spec.channels)
-    else:
-        raise ConfigError(f"unknown arch '{spec.arch}'; choose from {', '.join(ARCHS)}")
+    g = ARCHS[spec.arch].generator(spec.latent_dim, spec.channels)
     g.apply(dcgan_init)
     return g
 
@@ -75,6 +101,6 @@ def build_gan(spec: ArchSpec) -> tuple[nn.Module, nn.Module]:
     and was trained with it.
     """
     g = build_generator(spec)
-    d: nn.Module = ReportDiscriminator(spec.channels) if spec.arch == "report28" else DCGANDiscriminator(spec.channels)
+    d = ARCHS[spec.arch].discriminator(spec.channels)
     d.apply(dcgan_init)
     return g, d

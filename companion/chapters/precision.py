@@ -1,0 +1,155 @@
+"""Chapter 1, section "precision": does bf16 autocast cost quality? FID per epoch, fp32 against bf16.
+
+Trains the non-saturating loss for the report's 20 epochs in float32 and in bfloat16 autocast,
+for several seeds, and draws FID per epoch of both (mean over seeds with a min-max band) and a
+table of final and best FID (mean ± std) with the seconds per epoch. Runs that chapter 1
+already trained in one of the precisions are reused (``runs/gan_losses/full/nonsaturating``);
+the others go to ``runs/precision/<precision>/seed<k>``.
+
+    python -m companion.chapters.precision --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from companion.aggregate import band, mean_std
+from companion.artifacts import new_figure, save_figure, write_json
+from companion.chapters import gan_losses
+from companion.chapters.common import Chapter, markdown_table, run_chapter, write_text
+from companion.runlog import RunLog
+
+__all__ = ["CHAPTER", "PRECISIONS", "main"]
+
+PRECISIONS = ("fp32", "bf16")
+COLORS = {"fp32": "tab:blue", "bf16": "tab:orange"}
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--chapter-runs",
+        type=Path,
+        default=Path("runs") / "gan_losses",
+        help="chapter 1's runs folder, whose non-saturating runs are reused where their precision matches",
+    )
+
+
+def _recorded_precision(run: Path) -> str | None:
+    try:
+        return json.loads((run / "config.json").read_text()).get("precision")
+    except (OSError, ValueError):
+        return None
+
+
+def run_dir(args: argparse.Namespace, precision: str, seed: int) -> Path:
+    """Chapter 1's run of this seed if it was trained in ``precision``, else this study's own folder."""
+    tag = "dry" if args.dry_run else "full"
+    chapter = args.chapter_runs / tag / "nonsaturating" / f"seed{seed}"
+    if _recorded_precision(chapter) == precision:
+        return chapter
+    return args.runs / tag / precision / f"seed{seed}"
+
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
+    if args.seeds <= 0:
+        from companion.errors import ConfigError
+
+        raise ConfigError(f"--seeds must be positive, got {args.seeds}")
+    ns = argparse.Namespace(**{**vars(args), "preset": "full", "precision": "fp32"})
+    base = dataclasses.replace(gan_losses.chapter_config(ns), loss="nonsaturating")
+    dirs = {}
+    for seed in range(args.seeds):
+        for precision in PRECISIONS:
+            out = run_dir(args, precision, seed)
+            gan_losses.ensure_run(dataclasses.replace(base, seed=seed, precision=precision), out, args)
+            dirs[(precision, seed)] = out
+    return {"cfg": base, "dirs": dirs}
+
+
+def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    dirs, cfg = res["dirs"], res["cfg"]
+    seeds = sorted({s for _, s in dirs})
+    epochs = {k: RunLog(d / "metrics.jsonl").read("epoch") for k, d in dirs.items()}
+    fig, axes = new_figure(1, 1, 6.0, 3.8)
+    ax = axes[0, 0]
+    rows, bands = [], {}
+    for p in PRECISIONS:
+        per = [epochs[(p, s)] for s in seeds]
+        b = band([[r["fid"] for r in recs] for recs in per])
+        bands[p] = b
+        x = list(range(1, len(b["mean"]) + 1))
+        ax.plot(x, b["mean"], color=COLORS[p], label=f"{p} (mean of {len(seeds)})")
+        ax.fill_between(x, b["min"], b["max"], color=COLORS[p], alpha=0.2, lw=0)
+        fm, fs = mean_std([recs[-1]["fid"] for recs in per])
+        bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
+        sec = mean_std([sum(r["seconds"] for r in recs) / len(recs) for recs in per])[0]
+        ips = mean_std([sum(r["images_per_s"] for r in recs) / len(recs) for recs in per])[0]
+        rows.append(
+            {
+                "precision": p,
+                "final": f"{fm:.2f} ± {fs:.2f}",
+                "best": f"{bm:.2f} ± {bs:.2f}",
+                "final_mean": fm,
+                "final_std": fs,
+                "seconds_per_epoch": sec,
+                "images_per_s": ips,
+                "per_seed_final": [recs[-1]["fid"] for recs in per],
+            }
+        )
+    ax.set(xlabel="epoch", ylabel="FID, classifier features", yscale="log", title="non-saturating loss: fp32 vs bf16")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    save_figure(fig, args.assets / "precision.png")
+    table = markdown_table(
+        rows,
+        [
+            ("precision", "precision"),
+            ("final", "final FID (mean ± std)"),
+            ("best", "best FID (mean ± std)"),
+            ("seconds_per_epoch", "s / epoch (train)"),
+            ("images_per_s", "images / s"),
+        ],
+    )
+    fp32, bf16 = rows
+    gap = bf16["final_mean"] - fp32["final_mean"]
+    spread = max(fp32["final_std"], bf16["final_std"])
+    verdict = (
+        "within the seed-to-seed spread" if abs(gap) <= spread else ("worse in bf16" if gap > 0 else "better in bf16")
+    )
+    table += (
+        f"\nFinal FID difference bf16 − fp32: {gap:+.2f} (largest std across seeds {spread:.2f}): {verdict}. "
+        f"Speed: bf16 runs at {bf16['images_per_s'] / fp32['images_per_s']:.2f}x the images per second of fp32 "
+        f"on this machine. Per-seed final FID: fp32 {', '.join(f'{v:.2f}' for v in fp32['per_seed_final'])}; "
+        f"bf16 {', '.join(f'{v:.2f}' for v in bf16['per_seed_final'])}.\n"
+    )
+    write_text(args.assets / "results.md", table)
+    write_json(
+        {"seeds": seeds, "config": dataclasses.asdict(cfg), "rows": rows, "fid_per_epoch": bands, "verdict": verdict},
+        args.assets / "results.json",
+    )
+    print(table)
+    reused = sorted(str(d) for d in dirs.values() if str(args.chapter_runs) in str(d))
+    note = f"Reused chapter 1 runs: {len(reused)}." if reused else ""
+    return {"loss": "nonsaturating", "epochs": cfg.epochs, "seeds": len(seeds), "fid_samples": cfg.fid_samples}, note
+
+
+CHAPTER = Chapter(
+    name="precision",
+    description="Chapter 1, precision: FID per epoch in fp32 and in bf16 autocast, over several seeds.",
+    compute=compute,
+    draw=draw,
+    arguments=_arguments,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_chapter(CHAPTER, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

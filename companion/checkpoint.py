@@ -96,7 +96,9 @@ def load_checkpoint(path: str | os.PathLike[str], expected_format: str, keys: It
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):  # no Python object was asked for: the bytes are simply not a checkpoint
+            raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a torch file)") from None
         # torch's message suggests weights_only=False: never for a file that may be hostile.
         raise CheckpointError(
             f"{path} was refused: it holds Python objects other than tensors and plain data, which could run "

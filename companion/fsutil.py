@@ -12,6 +12,7 @@ starts, so a long computation never ends in an unwritable path.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -89,8 +90,13 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "--out") -> Path:
     base = _first_existing(path)
     if not base.is_dir():
         raise OutputError(f"{what} {path} cannot be created: {base} is a file")
-    if not os.access(base, os.W_OK | os.X_OK) or str(path.resolve()).startswith(("/proc/", "/sys/")):
-        raise OutputError(f"{what} {path} cannot be written: {base} is not writable")
+    # Permission bits say nothing for root, a read-only mount or an immutable folder: ask the
+    # file system itself with a probe file, removed at once.
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{what} {path} cannot be written: {base}: {_reason(exc)}") from None
     return path
 
 

@@ -172,6 +172,12 @@ def fit_latent(
     generator.eval().requires_grad_(False)
     try:
         out = _optimise(generator, target, cfg, operator, mask, z0, track, track_every)
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        raise CompanionError(
+            f"latent optimisation diverged (the step overflowed) with lr {cfg.lr:g}; use a smaller --lr"
+        ) from None
     finally:
         for p, f in zip(params, flags):
             p.requires_grad_(f)

@@ -49,11 +49,14 @@ def check_positive(obj: Any, *names: str) -> None:
             raise ConfigError(f"{name} must be positive, got {v}")
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def check_finite_positive(obj: Any, *names: str) -> None:
-    """Each named field must be a finite number > 0."""
+    """Each named field must be a number > 0 that float32 can hold (the tensors it scales are float32)."""
     for name in names:
         v = getattr(obj, name)
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= FLOAT32_MAX):
             raise ConfigError(f"{name} must be a finite positive number, got {v}")
 
 

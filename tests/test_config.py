@@ -37,7 +37,7 @@ def test_string_overrides_are_typed() -> None:
         ({"epochs": "ten"}, "expects int"),
         ({"epochs": "0"}, "epochs must be positive"),
         ({"batch_size": "-4"}, "batch_size must be positive"),
-        ({"lr": "0"}, "lr must be positive"),
+        ({"lr": "0"}, "lr must be a finite positive number"),
         ({"dataset": "cifar"}, "unknown dataset"),
         ({"loss": "wgan"}, "unknown loss"),
         ({"device": "tpu"}, "unknown device"),

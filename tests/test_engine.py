@@ -86,7 +86,7 @@ def _scaled(factor: float):
 def _trainer(tmp_path: Path, loss, generator: nn.Module | None = None, epochs: int = 3) -> GANTrainer:
     torch.manual_seed(0)
     g, d = build_gan(ArchSpec("report28", 1, 100))
-    guard = Guard(watch=("d_loss", "g_loss"), spread="fake_spread", patience=20)
+    guard = Guard(watch=("d_loss", "g_loss"), spread="fake_spread", patience=10)
     return GANTrainer(
         generator or g, d, loss, make_synthetic(1024), tiny(epochs=epochs), tmp_path, device=torch.device("cpu"),
         progress=False, guard=guard,

@@ -180,7 +180,7 @@ def test_invert_cli_methods(gan: Path, encoder: Path, tmp_path: Path) -> None:
     [
         (["--method", "hybrid"], "needs --encoder"),
         (["--loss", "l3"], "unknown data loss"),
-        (["--restarts", "0"], "restarts and lr positive"),
+        (["--restarts", "0"], "restarts must be positive"),
     ],
 )
 def test_invert_cli_bad_options(gan: Path, tmp_path: Path, capsys, extra: list[str], match: str) -> None:

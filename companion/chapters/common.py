@@ -82,6 +82,10 @@ class Chapter:
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
     assets: Callable[[argparse.Namespace], Path] | None = None
 
+    def main(self, argv: list[str] | None = None) -> int:
+        """The script's entry point: `run_chapter` on this chapter."""
+        return run_chapter(self, argv)
+
 
 def _inside(path: Path, folder: Path) -> bool:
     try:

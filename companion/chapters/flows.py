@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, run_chapter, write_text
+from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
 from companion.theory.flows import (
     FLOW_KINDS,
     build_flow,
@@ -273,9 +273,7 @@ CHAPTER = Chapter(
     arguments=_arguments,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 
 from companion.aggregate import band, leading_run, mean_std
 from companion.artifacts import epoch_ticks, new_figure, save_epoch_figure, save_figure, save_gif, smooth, write_json
-from companion.chapters.common import DOCS, Chapter, cached, content_key, markdown_table, run_chapter, write_text
+from companion.chapters.common import DOCS, Chapter, cached, content_key, markdown_table, write_text
 from companion.config import TrainConfig, make_config
 from companion.device import resolve_device
 from companion.experiment import run_training
@@ -344,9 +344,7 @@ CHAPTER = Chapter(
     assets=_assets,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from companion.artifacts import image_grid, new_figure, render_run, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, run_chapter, write_text
+from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
 from companion.errors import CompanionError
 from companion.inversion import (
     EncoderConfig,
@@ -277,9 +277,7 @@ CHAPTER = Chapter(
     arguments=_arguments,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

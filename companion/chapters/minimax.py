@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from companion.artifacts import new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, markdown_table, run_chapter, write_text
+from companion.chapters.common import Chapter, markdown_table, write_text
 from companion.theory.minimax import (
     best_response_generator,
     gradient_play,
@@ -177,9 +177,7 @@ CHAPTER = Chapter(
     draw=draw,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 from companion.aggregate import band, mean_std
 from companion.artifacts import new_figure, save_figure, write_json
 from companion.chapters import gan_losses
-from companion.chapters.common import Chapter, markdown_table, run_chapter, write_text
+from companion.chapters.common import Chapter, markdown_table, write_text
 from companion.runlog import RunLog
 
 __all__ = ["CHAPTER", "PRECISIONS", "main"]
@@ -146,9 +146,7 @@ CHAPTER = Chapter(
     arguments=_arguments,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from companion.baselines import (
     tune,
     tv_denoise,
 )
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, run_chapter, write_text
+from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
 from companion.chapters.inversion import DEFAULT_GENERATOR
 from companion.errors import CompanionError
 from companion.inversion import InversionConfig
@@ -276,9 +276,7 @@ CHAPTER = Chapter(
     arguments=_arguments,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from companion.artifacts import new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, markdown_table, run_chapter, write_text
+from companion.chapters.common import Chapter, markdown_table, write_text
 from companion.losses import LOSSES
 from companion.runlog import RunLog
 from companion.theory.saturation import derive, gradient_functions, latex_table
@@ -151,9 +151,7 @@ CHAPTER = Chapter(
     arguments=_arguments,
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    return run_chapter(CHAPTER, argv)
+main = CHAPTER.main
 
 
 if __name__ == "__main__":

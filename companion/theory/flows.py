@@ -278,7 +278,7 @@ def logdet_cost(dims: list[int], repeats: int = 3, seed: int = 0) -> list[dict[s
 
 # --8<-- [start:generator]
 def curve_generator(z: Tensor) -> Tensor:
-    """A 'GAN' from R^1 to R^2: G(z) = (z, sin 2z) / scale. z: (N, 1) -> (N, 2) on a curve."""
+    """A 'GAN' from R^1 to R^2: G(z) = (z, sin 2z). z: (N, 1) -> (N, 2) on a curve."""
     z = z.reshape(-1, 1)
     return torch.cat([z, torch.sin(2 * z)], 1)
 

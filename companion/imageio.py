@@ -10,7 +10,7 @@ from torch import Tensor
 
 from companion.errors import DataError
 
-__all__ = ["read_images", "read_npy", "write_npy"]
+__all__ = ["read_images", "read_npy", "read_png", "write_npy"]
 
 
 def read_images(path: str | Path) -> Tensor:
@@ -27,21 +27,10 @@ def read_images(path: str | Path) -> Tensor:
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if path.is_dir():
-        from PIL import Image, UnidentifiedImageError
-
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
         if not files:
             raise DataError(f"{path} holds no .png files")
-        arrays = []
-        for f in files:
-            try:
-                with Image.open(f) as img:
-                    arr = np.asarray(
-                        img.convert("L") if img.mode in ("L", "1", "I;16", "LA", "P") else img.convert("RGB")
-                    )
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DataError(f"cannot read {f}: {exc}") from None
-            arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+        arrays = [read_png(f) for f in files]
         if len({a.shape for a in arrays}) != 1:
             raise DataError(f"the PNG files in {path} differ in size or channels")
         return torch.from_numpy(np.stack(arrays))
@@ -49,6 +38,22 @@ def read_images(path: str | Path) -> Tensor:
         raise DataError(f"{path}: expected a .npy file or a folder of .png files")
     arr = read_npy(path, (np.uint8, np.float32, np.float64), "use uint8 or float in [0, 1]")
     return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """One PNG as uint8 (C, H, W): grey (and palette, 16-bit, grey+alpha) as one channel, colour as RGB.
+
+    Raises:
+        DataError: the file is not a readable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("L") if img.mode in ("L", "1", "I;16", "LA", "P") else img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def read_npy(path: str | Path, dtypes: tuple[type, ...], hint: str) -> np.ndarray:

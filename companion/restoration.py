@@ -176,6 +176,13 @@ class GaussianSensing(Operator):
         g = torch.Generator().manual_seed(self.seed)
         self.matrix = torch.randn(self.m, dim, generator=g) / math.sqrt(self.m)
 
+    @classmethod
+    def from_matrix(cls, shape: tuple[int, int, int], matrix: Tensor) -> GaussianSensing:
+        """The operator of a given (m, D) matrix (e.g. read from the file a degradation wrote)."""
+        op = cls(shape, m=matrix.shape[0])
+        op.matrix = matrix.float()
+        return op
+
     def __call__(self, x: Tensor) -> Tensor:
         return x.flatten(1) @ self.matrix.to(x.device).T
 

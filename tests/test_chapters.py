@@ -102,7 +102,9 @@ def test_saturation_chapter(tmp_path: Path) -> None:
     for name in ("derivation.md", "gradients.png", "measured.png", "results.md", "results.json", "command.md"):
         assert (tmp_path / name).is_file(), name
     res = json.loads((tmp_path / "results.json").read_text())
-    assert res["limits"]["minimax"]["at_D_to_0"] == "0" and res["limits"]["nonsaturating"]["at_D_to_0"] == "-1"
+    assert res["limits"]["minimax"]["rejected"]["gradient"] == "0"
+    assert res["limits"]["nonsaturating"]["rejected"]["gradient"] == "-1"
+    assert res["limits"]["lsgan"]["rejected"] == {"where": "a = 0", "gradient": "-1"}
 
 
 def test_minimax_chapter(tmp_path: Path) -> None:
@@ -152,6 +154,12 @@ def test_inversion_chapter(gan_losses_dry, tmp_path: Path) -> None:
     for name in ("psnr_vs_compute.png", "grid.png", "encoder_losses.png", "results.md", "results.json", "command.md"):
         assert (tmp_path / "a" / name).is_file(), name
     res = json.loads((tmp_path / "a" / "results.json").read_text())
+    # A second invocation redraws from the cache (keyed by the generator's fingerprint): same table, no work.
+    cache = next((tmp_path / "r" / "dry").glob("results_*.pt"))
+    stamp, table = cache.stat().st_mtime_ns, (tmp_path / "a" / "results.md").read_text()
+    argv = ["--dry-run", "--generator", str(gen), "--assets", str(tmp_path / "b"), "--runs", str(tmp_path / "r")]
+    assert inversion.main([*argv, "--n", "16", "--no-progress", "--device", "cpu"]) == 0
+    assert cache.stat().st_mtime_ns == stamp and (tmp_path / "b" / "results.md").read_text() == table
     names = [r["method"] for r in res["methods"]]
     assert names == ["encoder", "naive (report)", "optimise, 1 start", "optimise, 8 starts", "hybrid"]
     assert res["in_span"]["median_psnr"] > 0

@@ -105,3 +105,52 @@ def test_score_maps_outputs_to_realness() -> None:
 def test_unknown_loss_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown loss 'wgan'"):
         get_loss("wgan")
+
+
+# --- batches: a .sum() where a .mean() belongs, or a swapped real/fake, must fail -----------------
+
+REAL = [2.0, -0.5, 1.0]
+FAKE = [-1.0, 0.3, -2.0]
+
+
+def _t(v: list[float]) -> torch.Tensor:
+    return torch.tensor(v, dtype=torch.float64)
+
+
+def test_bce_discriminator_loss_on_a_batch_of_three() -> None:
+    expected = sum(-math.log(sig(r)) for r in REAL) / 3 + sum(-math.log(1 - sig(f)) for f in FAKE) / 3
+    assert bce_discriminator_loss(_t(REAL), _t(FAKE)).item() == pytest.approx(expected, rel=1e-12)
+    # negative control: swapping real and fake gives another number
+    assert bce_discriminator_loss(_t(FAKE), _t(REAL)).item() != pytest.approx(expected, rel=1e-6)
+
+
+def test_lsgan_discriminator_loss_on_unequal_batches() -> None:
+    real, fake = [0.5, 2.0, 1.5], [-1.0, 0.25]
+    expected = 0.5 * sum((r - 1) ** 2 for r in real) / 3 + 0.5 * sum(f**2 for f in fake) / 2
+    assert lsgan_discriminator_loss(_t(real), _t(fake)).item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "fn,per_sample",
+    [
+        (minimax_generator_loss, lambda a: math.log(1 - sig(a))),
+        (nonsaturating_generator_loss, lambda a: -math.log(sig(a))),
+        (lsgan_generator_loss, lambda a: 0.5 * (a - 1) ** 2),
+    ],
+)
+def test_generator_losses_average_a_batch_of_three(fn, per_sample) -> None:
+    assert fn(_t(FAKE)).item() == pytest.approx(sum(per_sample(a) for a in FAKE) / 3, rel=1e-12)
+
+
+def test_sigmoid_then_bceloss_clamps_and_kills_the_gradient() -> None:
+    """What the report's Sigmoid + nn.BCELoss does at a confident logit: a clamped 100 and a zero gradient."""
+    a = torch.tensor([-200.0], requires_grad=True)  # D(G(z)) = sigmoid(-200) rounds to 0 in float32
+    p = torch.sigmoid(a)
+    assert float(p.detach()) == 0.0
+    loss = torch.nn.functional.binary_cross_entropy(p, torch.ones(1))  # the generator wants D(G(z)) = 1
+    loss.backward()
+    assert float(loss.detach()) == 100.0  # log 0 clamped at -100, not inf
+    assert float(a.grad) == 0.0  # and no signal flows back: the generator cannot learn from it
+    b = torch.tensor([-200.0], requires_grad=True)
+    nonsaturating_generator_loss(b).backward()
+    assert float(b.grad) == pytest.approx(-1.0)  # from logits: the full gradient

@@ -19,6 +19,7 @@ from companion.theory.flows import (
     layer_jacobians,
     log_prob_three_ways,
     logdet_cost,
+    off_triangle,
     ring_of_gaussians,
     train_flow,
     two_moons,
@@ -44,20 +45,70 @@ def test_log_prob_three_ways_agree_to_1e8(trained, kind: str) -> None:
     r = log_prob_three_ways(trained[kind], x)
     assert torch.allclose(r["triangular"], r["nflows"], rtol=1e-8, atol=0)
     assert torch.allclose(r["dense"], r["nflows"], rtol=1e-8, atol=0)
-    assert float(r["off_triangle"]) == 0.0  # every layer's Jacobian is exactly triangular
+    assert float(r["off_triangle"]) == 0.0  # every triangular layer is exactly triangular
+    assert float(r["lu_gap"]) < 1e-10  # sum log|U_ii| equals slogdet of the dense W
 
 
-@pytest.mark.parametrize("kind", FLOW_KINDS)
-def test_each_layer_jacobian_is_exactly_triangular_in_higher_dimension(kind: str) -> None:
+def _perturbed(kind: str, dim: int = 6, layers: int = 2):
     torch.manual_seed(1)
-    flow = build_flow(kind, 6, layers=2, hidden=8).double()
+    flow = build_flow(kind, dim, layers=layers, hidden=8).double()
     with torch.no_grad():  # make the layers non-trivial (identity-initialised ones included)
         for p in flow.parameters():
             p.add_(0.3 * torch.randn_like(p))
-    layers, _ = layer_jacobians(flow.eval(), torch.randn(6, dtype=torch.float64))
-    assert layers and all(layer.off_triangle == 0.0 for layer in layers)
+    return flow.eval()
+
+
+@pytest.mark.parametrize("kind", ["realnvp", "maf"])
+def test_each_layer_jacobian_is_exactly_triangular_in_higher_dimension(kind: str) -> None:
+    layers, _ = layer_jacobians(_perturbed(kind), torch.randn(6, dtype=torch.float64))
+    assert layers and all(layer.structure in ("triangular", "permutation") for layer in layers)
+    assert all(layer.off_triangle == 0.0 for layer in layers)
     # the dense Jacobians are not diagonal: the zeros are structure, not triviality
     assert any(float((lj.jacobian - torch.diag(torch.diagonal(lj.jacobian))).abs().max()) > 1e-3 for lj in layers)
+
+
+def test_off_triangle_check_sees_the_wrong_triangle() -> None:
+    """Negative control: the check that passes lower-triangular matrices must fail their transposes."""
+    layers, _ = layer_jacobians(_perturbed("realnvp"), torch.randn(6, dtype=torch.float64))
+    coupling = next(lj for lj in layers if lj.structure == "triangular")
+    m = coupling.jacobian[coupling.order][:, coupling.order]
+    assert off_triangle(m) == 0.0 and off_triangle(m.T) > 1e-3
+    assert off_triangle(coupling.jacobian) > 1e-3  # in the original coordinate order it is not triangular
+
+
+def test_lu_layer_is_dense_and_its_logdet_is_the_u_diagonal() -> None:
+    """Glow's LU layer: W = L U is dense (non-zero above and below the diagonal); log|det W| = sum log|U_ii|."""
+    layers, _ = layer_jacobians(_perturbed("glow"), torch.randn(6, dtype=torch.float64))
+    lu = [lj for lj in layers if lj.structure == "lu"]
+    assert len(lu) == 2 and all(lj.off_triangle is None for lj in lu)
+    for lj in lu:
+        assert off_triangle(lj.jacobian) > 1e-3 and off_triangle(lj.jacobian.T) > 1e-3  # dense
+        assert lj.logdet == pytest.approx(float(torch.linalg.slogdet(lj.jacobian)[1]), abs=1e-10)
+        assert abs(lj.logdet) > 1e-3  # a non-trivial determinant: the check compares real numbers
+
+
+def test_composed_coupling_flow_is_dense_and_learns() -> None:
+    """Alternating masks: each layer leaves half the coordinates alone, the composition mixes all of them."""
+    flow = _perturbed("realnvp", layers=3)  # two layers leave the odd block of J diagonal; three mix everything
+    x = torch.randn(6, dtype=torch.float64)
+    J = torch.autograd.functional.jacobian(lambda v: flow._transform(v[None])[0][0], x)
+    assert bool((J.abs() > 1e-8).all())  # with non-alternating masks half of J would stay the identity block
+    torch.manual_seed(0)
+    f = build_flow("realnvp", 2, layers=4, hidden=16)
+    losses = train_flow(f, two_moons(2000), steps=150, batch=128, lr=3e-3)
+    assert sum(losses[-20:]) / 20 < sum(losses[:20]) / 20 - 0.3  # training lowers the NLL
+
+
+def test_coupling_scale_is_sigmoid_plus_two() -> None:
+    """What nflows runs: scale = sigmoid(s + 2) + 1e-3 (the formula on the page), not exp(s)."""
+    from nflows import transforms
+
+    t = transforms.AffineCouplingTransform(torch.tensor([1, 0]), lambda i, o: torch.nn.Linear(i, o))
+    s_raw = torch.tensor([[0.7]])
+    scale, shift = t._scale_and_shift(torch.cat([torch.full((1, 1), -0.4), s_raw], 1))  # [shift, raw scale]
+    assert float(shift) == pytest.approx(-0.4)
+    assert float(scale) == pytest.approx(float(torch.sigmoid(s_raw + 2) + 1e-3))
+    assert float(scale) != pytest.approx(math.exp(0.7))
 
 
 @pytest.mark.parametrize("kind", FLOW_KINDS)
@@ -117,14 +168,27 @@ def test_two_d_generator_with_one_d_latent_has_rank_one_jacobian() -> None:
     assert rank == 1 and s.shape == (1,)
 
 
-def test_mnist_generator_jacobian_has_rank_at_most_100() -> None:
+def test_mnist_generator_jacobian_has_rank_exactly_100() -> None:
     torch.manual_seed(0)
     G = build_generator(ArchSpec("report28", 1, 100))
     rank, s = jacobian_rank(G, torch.randn(100))
-    assert s.shape == (100,) and rank <= 100
+    assert s.shape == (100,) and rank == 100  # full column rank: locally injective
     J = torch.autograd.functional.jacobian(lambda v: G(v[None]).flatten(), torch.randn(100, dtype=torch.float64))
     eig = torch.linalg.eigvalsh(J @ J.T)  # 784 x 784
-    assert int((eig.abs() < 1e-10 * eig.abs().max()).sum()) >= 784 - 100  # det(J J^T) = 0
+    assert int((eig.abs() < 1e-10 * eig.abs().max()).sum()) == 784 - 100  # det(J J^T) = 0, exactly 684 zeros
+
+
+def test_jacobian_rank_sees_a_bottleneck() -> None:
+    """Negative control: a generator that uses only 50 of its 100 latents has rank 50, not 100."""
+    torch.manual_seed(0)
+    G = build_generator(ArchSpec("report28", 1, 100)).double()
+
+    class Half(torch.nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return G(torch.cat([z[:, :50], torch.zeros_like(z[:, 50:])], 1))
+
+    rank, _ = jacobian_rank(Half(), torch.randn(100))
+    assert rank == 50
 
 
 def test_kde_diverges_on_a_generator_support_but_not_for_a_density() -> None:

@@ -17,20 +17,23 @@ def test_minimax_gradient_is_minus_sigmoid_and_vanishes() -> None:
     d = derive()["minimax"]
     assert sp.simplify(d.grad_a + SIG) == 0
     assert d.grad_a_in_D == -D
-    assert d.limit_at_zero == 0 and d.limit_at_one == -1
+    assert d.rejected.value == 0 and d.fooled.value == -1
+    assert d.rejected.where == r"\lim_{a \to -\infty}" and d.fooled.where == r"\lim_{a \to +\infty}"
 
 
 def test_nonsaturating_gradient_tends_to_minus_one() -> None:
     d = derive()["nonsaturating"]
     assert sp.simplify(d.grad_a + (1 - SIG)) == 0
     assert sp.simplify(d.grad_a_in_D - (D - 1)) == 0
-    assert d.limit_at_zero == -1 and d.limit_at_one == 0
+    assert d.rejected.value == -1 and d.fooled.value == 0
 
 
-def test_lsgan_gradient_is_linear_and_does_not_vanish() -> None:
+def test_lsgan_gradient_is_taken_at_the_values_its_d_takes() -> None:
+    """LSGAN's D is trained to 0 on fakes and 1 on real data: the gradient there is -1 and 0, not a limit."""
     d = derive()["lsgan"]
     assert sp.simplify(d.grad_a - (a - 1)) == 0
-    assert d.limit_at_zero == -sp.oo
+    assert (d.rejected.where, d.rejected.value) == ("a = 0", -1)
+    assert (d.fooled.where, d.fooled.value) == ("a = 1", 0)
 
 
 @pytest.mark.parametrize("name", ["minimax", "nonsaturating"])
@@ -60,3 +63,18 @@ def test_sympy_gradients_equal_autograd_through_the_project_losses(name: str, fn
 def test_latex_is_emitted_by_sympy() -> None:
     table = latex_table()
     assert "| minimax |" in table and "$- D$" in table and "$D - 1$" in table
+
+
+def _rows(table: str) -> dict[str, list[str]]:
+    lines = [ln for ln in table.splitlines() if ln.startswith("| ") and not ln.startswith("| loss")]
+    return {cells[0]: cells[1:] for cells in ([c.strip() for c in ln.strip("|").split("|")] for ln in lines)}
+
+
+def test_latex_table_columns_hold_the_right_limits() -> None:
+    """Parsed back, each row's regime cells carry the expected variable and value (swapped columns fail)."""
+    header = latex_table().splitlines()[0]
+    assert header.index("D rejects the fake") < header.index("D is fooled")
+    rows = _rows(latex_table())
+    assert rows["minimax"][3:] == ["$\\lim_{a \\to -\\infty} = 0$", "$\\lim_{a \\to +\\infty} = -1$"]
+    assert rows["nonsaturating"][3:] == ["$\\lim_{a \\to -\\infty} = -1$", "$\\lim_{a \\to +\\infty} = 0$"]
+    assert rows["lsgan"][2:] == ["—", "$a = 0$: $-1$", "$a = 1$: $0$"]

@@ -110,6 +110,7 @@ def _compute_all(args: argparse.Namespace, G: torch.nn.Module, g_name: str) -> d
                     "rel_err_triangular": float(((r["triangular"] - r["nflows"]) / r["nflows"]).abs().max()),
                     "rel_err_dense": float(((r["dense"] - r["nflows"]) / r["nflows"]).abs().max()),
                     "off_triangle": float(r["off_triangle"]),
+                    "lu_gap": float(r["lu_gap"]),
                     "integral": grid_integral(f, 8.0, 500),
                     "train_s": secs,
                 }

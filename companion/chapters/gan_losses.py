@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shutil
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,8 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
                 best_fid_mean=bm,
                 best_fid_std=bs,
             )
-        sec_per_epoch = mean_std([sum(r["seconds"] for r in recs) / len(recs) for recs in per])[0]
+        # The median over all epochs of all seeds: robust to an epoch slowed by another process.
+        sec_per_epoch = statistics.median(r["seconds"] for recs in per for r in recs)
         row.update(seconds_per_epoch=sec_per_epoch, precision=_precision(dirs[(loss, seeds[0])]))
         rows.append(row)
         stalls = [stalled_epochs(recs) for recs in per]
@@ -274,7 +276,7 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
             ("final_fid", "final FID (mean ± std)"),
             ("best_fid", "best FID (mean ± std)"),
             ("modes", "classes covered"),
-            ("seconds_per_epoch", "s / epoch"),
+            ("seconds_per_epoch", "s / epoch (median)"),
             ("precision", "precision"),
         ],
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,9 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         ax.fill_between(x, b["min"], b["max"], color=COLORS[p], alpha=0.2, lw=0)
         fm, fs = mean_std([recs[-1]["fid"] for recs in per])
         bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
-        sec = mean_std([sum(r["seconds"] for r in recs) / len(recs) for recs in per])[0]
-        ips = mean_std([sum(r["images_per_s"] for r in recs) / len(recs) for recs in per])[0]
+        # Medians over all epochs of all seeds: robust to an epoch slowed by another process.
+        sec = statistics.median(r["seconds"] for recs in per for r in recs)
+        ips = statistics.median(r["images_per_s"] for recs in per for r in recs)
         rows.append(
             {
                 "precision": p,
@@ -111,8 +113,8 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
             ("precision", "precision"),
             ("final", "final FID (mean ± std)"),
             ("best", "best FID (mean ± std)"),
-            ("seconds_per_epoch", "s / epoch (train)"),
-            ("images_per_s", "images / s"),
+            ("seconds_per_epoch", "s / epoch (median)"),
+            ("images_per_s", "images / s (median)"),
         ],
     )
     fp32, bf16 = rows

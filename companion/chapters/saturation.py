@@ -130,7 +130,13 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         ax.grid(alpha=0.3)
         ax.legend()
     save_figure(fig, args.assets / "measured.png")
-    limits = {k: {"at_D_to_0": str(v.limit_at_zero), "at_D_to_1": str(v.limit_at_one)} for k, v in d.items()}
+    limits = {
+        k: {
+            "rejected": {"where": v.rejected.where, "gradient": str(v.rejected.value)},
+            "fooled": {"where": v.fooled.where, "gradient": str(v.fooled.value)},
+        }
+        for k, v in d.items()
+    }
     write_json(
         {"limits": limits, "measured_first_100_steps": rows, "source": str(args.from_runs)},
         args.assets / "results.json",

@@ -7,18 +7,29 @@ $$
 \log p(x) = \log \mathcal N(f(x); 0, I) + \sum_{k=1}^{K} \log \left|\det J_{f_k}(x_{k-1})\right|,
 $$
 
-and each layer is built so that its Jacobian is triangular (after a fixed reordering of
-coordinates): its determinant is the product of the diagonal, $O(D)$ instead of the $O(D^3)$
-of a dense determinant. This module builds three such flows with `nflows`
-(RealNVP's affine coupling, Dinh et al. 2017; MAF, Papamakarios et al. 2017; a Glow step with
-ActNorm, an LU-factored linear map and affine coupling, Kingma & Dhariwal 2018), and computes
-$\log p(x)$ three ways: nflows' own `log_prob`, the sum of log-diagonals of each layer's
-explicit autograd Jacobian, and $\log\mathcal N$ plus `slogdet` of the whole flow's Jacobian.
+and each layer is built so that its log-determinant is cheap. Coupling, autoregressive and
+ActNorm layers have a triangular Jacobian (after a fixed reordering of coordinates), so the
+determinant is the product of the diagonal, $O(D)$ instead of the $O(D^3)$ of a dense
+determinant. Glow's invertible linear layer is different: its Jacobian is the dense matrix
+$W = LU$, and its determinant is cheap because it is *stored* factored, with $L$ unit lower
+triangular: $\log|\det W| = \sum_i \log|U_{ii}|$.
 
-A generator $G: \mathbb R^d \to \mathbb R^D$ with $d < D$ (a GAN's, or GLO's decoder) is not
-invertible: its Jacobian has rank at most $d$, so $\det(J J^\top) = 0$ in $\mathbb R^D$, its samples
-lie on a $d$-dimensional set of Lebesgue measure zero, and no density $p(x)$ exists there. A
-kernel density estimate at a sample point diverges like $h^{-(D-d)}$ as the bandwidth $h \to 0$.
+This module builds three flows with `nflows` (RealNVP's affine coupling, Dinh et al. 2017;
+MAF, Papamakarios et al. 2017; a Glow step with ActNorm, an LU-factored linear map and affine
+coupling, Kingma & Dhariwal 2018). nflows' affine coupling scales by
+$\mathrm{sigmoid}(s + 2) + 10^{-3}$, not $e^{s}$: $y_B = x_B \odot (\sigma(s(x_A) + 2) + 10^{-3}) + t(x_A)$,
+a bounded, positive scale. $\log p(x)$ is computed three ways: nflows' own `log_prob`; each
+layer's structural log-determinant from its explicit autograd Jacobian (sum of log-diagonals in
+triangular order; for LU layers $\sum \log|U_{ii}|$, checked against `slogdet` of the autograd
+Jacobian); and $\log\mathcal N$ plus `slogdet` of the whole flow's autograd Jacobian.
+
+A generator $G: \mathbb R^d \to \mathbb R^D$ with $d < D$ (a GAN's, or GLO's decoder) cannot give a
+density in $\mathbb R^D$: its Jacobian has rank at most $d$, its samples lie on a $d$-dimensional
+set of Lebesgue measure zero, and a kernel density estimate at a sample point diverges like
+$h^{-(D-d)}$ as the bandwidth $h \to 0$. If G is injective, its samples do have a density
+*on the surface* $G(\mathbb R^d)$, $p(G(z)) = p_z(z)\,\det(J^\top J)^{-1/2}$ with the $d \times d$
+matrix $J^\top J$; but that is a density with respect to the surface's area, not a $p(x)$ that
+could be compared with a flow's or evaluated at an image off the surface.
 
 nflows 0.14 and current PyTorch: `NaiveLinear` (and `torchutils.random_orthogonal`) call
 the removed `torch.qr` and crash at construction; `OneByOneConvolution` needs 4-D image
@@ -48,6 +59,7 @@ __all__ = [
     "layer_jacobians",
     "log_prob_three_ways",
     "logdet_cost",
+    "off_triangle",
     "ring_of_gaussians",
     "train_flow",
     "two_moons",
@@ -152,23 +164,32 @@ def train_flow(
 
 @dataclass
 class LayerJacobian:
-    """One layer's Jacobian at one input, put in triangular form.
+    """One layer's Jacobian at one input, and its log-determinant the way the layer computes it.
 
     Attributes:
         name: The nflows class.
-        jacobian: (D, D) float64, d out / d in.
-        order: The coordinate order in which it is lower triangular.
-        factors: For an LU layer, its triangular factors (L, U) with J = L U; else just (J,).
-        off_triangle: Largest |entry| above the diagonal after reordering (0.0 means exactly triangular).
-        logdet: sum of log |diagonal| (over all factors).
+        structure: ``triangular`` (coupling, autoregressive, ActNorm, Logit: lower triangular after
+            reordering the coordinates), ``permutation`` (a reordering, determinant ±1) or ``lu``
+            (``LULinear``: the Jacobian is the dense matrix W = L U).
+        jacobian: (D, D) float64, d out / d in, by autograd.
+        order: The coordinate order in which a triangular Jacobian is lower triangular.
+        off_triangle: Largest |entry| above the diagonal after reordering (0.0 means exactly
+            triangular); None for LU layers, whose Jacobian is dense.
+        logdet: log |det J| from the structure: the sum of log |diagonal| in triangular order;
+            0 for a permutation; for LU, sum_i log |U_ii| (L is unit lower triangular).
     """
 
     name: str
+    structure: str
     jacobian: Tensor
     order: Tensor
-    factors: tuple[Tensor, ...]
-    off_triangle: float
+    off_triangle: float | None
     logdet: float
+
+
+def off_triangle(matrix: Tensor) -> float:
+    """Largest |entry| strictly above the diagonal: 0.0 exactly when ``matrix`` is lower triangular."""
+    return float(torch.triu(matrix, 1).abs().max()) if matrix.shape[0] > 1 else 0.0
 
 
 def _jacobian(layer: nn.Module, x: Tensor) -> Tensor:
@@ -178,8 +199,14 @@ def _jacobian(layer: nn.Module, x: Tensor) -> Tensor:
 def layer_jacobians(flow, x: Tensor) -> tuple[list[LayerJacobian], Tensor]:
     """Walk one input x (D,) through the flow layer by layer (eval mode, float64).
 
+    Triangular layers: the autograd Jacobian is put in the layer's order (for a coupling layer
+    the identity features first, J = [[I, 0], [*, diag(scale)]]) and its log-determinant is the
+    sum of log |diagonal|. LU layers: the Jacobian is the dense W = L U; the layer's own formula
+    sum_i log |U_ii| is read from its U factor, and `log_prob_three_ways` checks it against
+    slogdet of the autograd Jacobian (an independent computation).
+
     Returns:
-        The per-layer triangular Jacobians and z = f(x).
+        The per-layer Jacobians and z = f(x).
     """
     from nflows import transforms
 
@@ -189,50 +216,47 @@ def layer_jacobians(flow, x: Tensor) -> tuple[list[LayerJacobian], Tensor]:
         J = _jacobian(layer, cur)
         dim = J.shape[0]
         order = torch.arange(dim)
-        factors: tuple[Tensor, ...] = (J,)
-        if isinstance(layer, transforms.AffineCouplingTransform):
-            # identity features pass through, so they come first: J = [[I, 0], [*, diag(scale)]]
-            order = torch.cat([layer.identity_features, layer.transform_features])
+        if isinstance(layer, transforms.LULinear):
+            _, upper = layer._create_lower_upper()
+            logdet = float(torch.diagonal(upper.detach()).abs().log().sum())
+            out.append(LayerJacobian(type(layer).__name__, "lu", J, order, None, logdet))
         elif isinstance(layer, transforms.ReversePermutation):
-            order = torch.argmax(J, dim=1)  # row i reads input order[i]: reorder the columns to the identity
-        elif isinstance(layer, transforms.LULinear):
-            lower, upper = layer._create_lower_upper()
-            factors = (lower.detach(), upper.detach().T)  # U^T is lower triangular with the same diagonal
-            if not torch.allclose(lower @ upper, J, atol=1e-12, rtol=1e-10):
-                raise AssertionError("LULinear's Jacobian is not its L U factorisation")
-        if isinstance(layer, transforms.ReversePermutation):
-            mats = (J[:, order],)
-        elif isinstance(layer, transforms.LULinear):
-            mats = factors
+            order = torch.argmax(J, dim=1)  # row i reads input order[i]
+            out.append(LayerJacobian(type(layer).__name__, "permutation", J, order, off_triangle(J[:, order]), 0.0))
         else:
-            mats = (J[order][:, order],)
-        off = max(float(torch.triu(m, 1).abs().max()) if dim > 1 else 0.0 for m in mats)
-        logdet = sum(float(torch.diagonal(m).abs().log().sum()) for m in mats)
-        out.append(LayerJacobian(type(layer).__name__, J, order, factors, off, logdet))
+            if isinstance(layer, transforms.AffineCouplingTransform):
+                order = torch.cat([layer.identity_features, layer.transform_features])
+            m = J[order][:, order]
+            logdet = float(torch.diagonal(m).abs().log().sum())
+            out.append(LayerJacobian(type(layer).__name__, "triangular", J, order, off_triangle(m), logdet))
         cur = layer(cur[None])[0][0].detach()
     return out, cur
 
 
 def log_prob_three_ways(flow, x: Tensor) -> dict[str, Tensor]:
-    """log p(x) for each row of x (N, D), float64, three independent ways.
+    """log p(x) for each row of x (N, D), float64, three ways.
 
     Returns:
-        ``nflows``: ``flow.log_prob``; ``triangular``: log N(f(x)) + sum of per-layer
-        log-diagonals from explicit Jacobians; ``dense``: log N(f(x)) + slogdet of the
-        whole flow's autograd Jacobian; ``off_triangle``: the largest above-diagonal entry
-        met in any layer (exactly 0 for a flow whose layers are triangular).
+        ``nflows``: ``flow.log_prob``; ``triangular``: log N(f(x)) plus each layer's structural
+        log-determinant (`LayerJacobian.logdet`); ``dense``: log N(f(x)) + slogdet of the whole
+        flow's autograd Jacobian; ``off_triangle``: the largest above-diagonal entry met in any
+        triangular or permutation layer (exactly 0 when they are what they claim);
+        ``lu_gap``: the largest |sum log|U_ii| - slogdet(W)| over LU layers (0 without any).
     """
     flow = flow.double().eval()
     x = x.double()
     with torch.no_grad():
         lp = flow.log_prob(x)
-    tri, dense, off = [], [], 0.0
+    tri, dense, off, lu_gap = [], [], 0.0, 0.0
     base = flow._distribution
     for row in x:
         layers, z = layer_jacobians(flow, row)
         log_base = base.log_prob(z[None])[0]
         tri.append(log_base + sum(layer.logdet for layer in layers))
-        off = max(off, *(layer.off_triangle for layer in layers))
+        off = max([off, *(layer.off_triangle for layer in layers if layer.off_triangle is not None)])
+        for layer in layers:
+            if layer.structure == "lu":
+                lu_gap = max(lu_gap, abs(layer.logdet - float(torch.linalg.slogdet(layer.jacobian)[1])))
         J = torch.autograd.functional.jacobian(lambda v: flow._transform(v[None])[0][0], row)
         dense.append(log_base + torch.linalg.slogdet(J)[1])
     return {
@@ -240,6 +264,7 @@ def log_prob_three_ways(flow, x: Tensor) -> dict[str, Tensor]:
         "triangular": torch.stack(tri),
         "dense": torch.stack(dense),
         "off_triangle": torch.tensor(off),
+        "lu_gap": torch.tensor(lu_gap),
     }
 
 
@@ -302,8 +327,9 @@ def kde_slope(samples: Tensor, x0: Tensor, bandwidths: list[float]) -> tuple[flo
 def jacobian_rank(generator: nn.Module, z: Tensor, rtol: float = 1e-6) -> tuple[int, Tensor]:
     """Numerical rank of G's Jacobian at one latent z (d,), and its singular values (D x d matrix).
 
-    For G: R^d -> R^D the rank is at most d, so J J^T (D x D) has at least D - d zero
-    eigenvalues and det(J J^T) = 0: the change-of-variables formula has nothing to divide by.
+    A singular value counts when it exceeds ``rtol`` times the largest. For G: R^d -> R^D the
+    rank is at most d, so J J^T (D x D) has at least D - d zero eigenvalues: no density in R^D.
+    Rank exactly d means G is locally injective, with a density on its d-dimensional surface only.
     """
     generator = generator.double().eval()
     J = torch.autograd.functional.jacobian(lambda v: generator(v[None]).flatten(), z.double())

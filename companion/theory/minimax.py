@@ -1,4 +1,4 @@
-r"""The order of min and max: $\min_G \max_D V$ is not $\max_D \min_G V$.
+r"""The order of min and max: in general $\max_D \min_G V \le \min_G \max_D V$, and what differs for a GAN.
 
 Two parts.
 
@@ -7,24 +7,29 @@ $\max_x \min_y f(x, y) \le \min_y \max_x f(x, y)$ (the player who moves second h
 advantage), and the inequality can be strict: in matching pennies with pure strategies
 $-1 < 1$; for $f(x, y) = (x - y)^2$ on $[0, 1]^2$, $0 < \tfrac14$.
 
-**The GAN game on a line.** Distributions live on a grid of points $x_i$, $p_{data}$ is a
-mixture of two Gaussians, the generator may put its mass $p_g$ anywhere on the grid and the
-discriminator is any function $D: x_i \mapsto (0, 1)$. With
+**The GAN game on a line: same value, different solution.** Distributions live on a grid of
+points $x_i$, $p_{data}$ is a mixture of two Gaussians, the generator may put its mass $p_g$
+anywhere on the grid and the discriminator is any function $D: x_i \mapsto (0, 1)$. With
 
 $$
 V(D, G) = \sum_i p_{data}(x_i) \log D(x_i) + \sum_i p_g(x_i) \log(1 - D(x_i)),
 $$
 
+V is linear in $p_g$ and concave in $D$, and both orders have the *same value*, $-\log 4$.
+
 *min over G of max over D* (Goodfellow et al., 2014): the inner maximum is attained at
 $D^*(x) = p_{data}(x) / (p_{data}(x) + p_g(x))$ with value $2\,\mathrm{JS}(p_{data} \| p_g) - \log 4$,
-so the outer minimum is $-\log 4$, attained only at $p_g = p_{data}$.
+so the outer minimum is $-\log 4$, attained only at $p_g = p_{data}$: this order returns the data
+distribution.
 
-*max over D of min over G*: for a fixed $D$ the inner minimum puts all of $p_g$ on
-$\arg\max_x D(x)$ (a point mass: mode collapse), with value
-$\sum_i p_{data} \log D + \log(1 - \max D)$. The outer maximum over $D$ is then the constant
-$D \equiv \tfrac12$ (value again $-\log 4$), a discriminator that says nothing about
-$p_{data}$, and any $p_g$, a point mass included, is a best response to it: the generator
-this order returns is as far from $p_{data}$ as the JS divergence allows.
+*max over D of min over G*: for a fixed $D$ the inner minimum is
+$\sum_i p_{data} \log D + \log(1 - \max D)$, attained by any $p_g$ supported on $\arg\max D$. The
+outer maximum is attained at the constant $D \equiv \tfrac12$, value again $-\log 4$. Against that
+$D$, $V(\tfrac12, G) = -\log 4$ for *every* $p_g$: every generator is a best response, $p_{data}$
+and a point mass alike. This order determines the discriminator (a blind one) but not the
+generator; a solver that breaks the tie by taking the first $\arg\max$ returns a point mass,
+another tie-break returns something else. What this order fails to deliver is a reason to
+prefer $p_{data}$.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import torch
 
 __all__ = [
     "Grid1D",
+    "argmax_set",
     "best_response_generator",
     "gradient_play",
     "js_divergence",
@@ -108,10 +114,30 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
     return torch.where(total > 0, p_data / total.clamp_min(1e-300), torch.full_like(total, 0.5))
 
 
-def best_response_generator(d: torch.Tensor) -> torch.Tensor:
-    """argmin over p_g of V(D, G) for fixed D: all mass on argmax D (the first, if tied)."""
+def argmax_set(d: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor:
+    """Boolean mask of the points where D is maximal (within ``rtol``): where best responses put their mass."""
+    top = d.max()
+    return d >= top - rtol * top.abs()
+
+
+def best_response_generator(d: torch.Tensor, tie: str = "first") -> torch.Tensor:
+    """A minimiser over p_g of V(D, G) for fixed D: all mass on argmax D.
+
+    When D attains its maximum at several points, every distribution on them is a best
+    response; ``tie`` picks one: ``first`` or ``last`` (a point mass at the first or last
+    maximiser) or ``spread`` (uniform over all maximisers).
+    """
+    top = argmax_set(d)
+    idx = torch.nonzero(top).flatten()
     p = torch.zeros_like(d)
-    p[int(torch.argmax(d))] = 1.0
+    if tie == "first":
+        p[idx[0]] = 1.0
+    elif tie == "last":
+        p[idx[-1]] = 1.0
+    elif tie == "spread":
+        p[idx] = 1.0 / len(idx)
+    else:
+        raise ValueError(f"unknown tie-break '{tie}'; choose first, last or spread")
     return p
 
 
@@ -155,8 +181,8 @@ def max_d_min_g(problem: Grid1D, steps: int = 3000, lr: float = 0.05, seed: int 
     The inner min is exact: min_G V = sum p_data log D + log(1 - max D), all of p_g on argmax D.
     The max over D is non-smooth, so D is written as D = m * sigmoid(v) with m = sigmoid(s)
     an explicit ceiling (max D <= m, equality in the limit); gradient ascent on (s, v) then
-    drives D to the constant 1/2. The generator returned is the inner problem's answer for
-    that D: a point mass.
+    drives D to the constant 1/2. The generator returned is one of the inner problem's answers
+    for that D (the first-argmax point mass); `best_response_generator` shows the others.
     """
     g = torch.Generator().manual_seed(seed)
     v = torch.randn(problem.x.shape, generator=g, dtype=torch.float64).requires_grad_(True)
@@ -196,12 +222,16 @@ def gradient_play(
     """Alternating play: one gradient-ascent step for D = sigmoid(u), then the generator moves.
 
     ``generator="gradient"``: one gradient-descent step on p_g = softmax(w), as GANs are trained.
-    ``generator="best_response"``: p_g jumps to the exact minimiser for the current D, a point
-    mass on argmax D: the wrong order played out step by step. It hops from place to place
-    and never spreads over both modes.
+    ``generator="best_response"``: p_g jumps to an exact minimiser for the current D, a point
+    mass on argmax D. It hops from place to place and never spreads over both modes.
+
+    What the two runs show is an observation about this game and these step sizes (the book
+    measures it); no general claim that gradient play approximates either order is made.
 
     Returns:
-        ``js``: JS(p_data || p_g) after every round; ``snapshots``: p_g at evenly spaced rounds.
+        ``js``: JS(p_data || p_g) after every round; ``snapshots``: p_g at evenly spaced rounds;
+        ``mass_at``: the grid index of p_g's largest mass after every round; ``on_argmax``: whether
+        that point is a maximiser of the D the generator faced in that round.
     """
     u = torch.zeros_like(problem.x, requires_grad=True)
     w = torch.zeros_like(problem.x)
@@ -209,7 +239,7 @@ def gradient_play(
     w.requires_grad_(True)
     opt_d = torch.optim.SGD([u], lr=lr_d * len(problem.x))
     opt_g = torch.optim.SGD([w], lr=lr_g * len(problem.x))
-    js, snaps = [], []
+    js, snaps, mass_at, on_argmax = [], [], [], []
     every = max(1, steps // snapshots)
     for t in range(steps):
         d = torch.sigmoid(u)
@@ -217,6 +247,7 @@ def gradient_play(
         opt_d.zero_grad()
         (-v).backward()
         opt_d.step()
+        faced = torch.sigmoid(u.detach())
         if generator == "best_response":
             p_g = best_response_generator(torch.sigmoid(u.detach()))
             with torch.no_grad():  # keep w consistent with the point mass (softmax of a spike)
@@ -229,6 +260,15 @@ def gradient_play(
             opt_g.step()
         p_g = torch.softmax(w.detach(), 0)
         js.append(float(js_divergence(problem.p_data, p_g)))
+        mass_at.append(int(torch.argmax(p_g)))
+        on_argmax.append(bool(argmax_set(faced)[mass_at[-1]]))
         if t % every == every - 1:
             snaps.append(p_g.clone())
-    return {"js": js, "snapshots": snaps, "p_g": torch.softmax(w.detach(), 0), "d": torch.sigmoid(u.detach())}
+    return {
+        "js": js,
+        "snapshots": snaps,
+        "mass_at": mass_at,
+        "on_argmax": on_argmax,
+        "p_g": torch.softmax(w.detach(), 0),
+        "d": torch.sigmoid(u.detach()),
+    }

@@ -1,0 +1,203 @@
+"""Mutation testing of the losses and the theory: plant plausible bugs one at a time, see the tests go red.
+
+Each mutant is a one-place edit a careful person could make by mistake (a sign, a ``.sum()`` for
+a ``.mean()``, a swapped axis, a dropped factor, a guard removed, the wrong triangle). For each,
+the file is edited, the tests that guard it run (``pytest -x -q``), and the file is restored:
+
+* killed: the tests failed, so they would have caught the bug;
+* survived: the tests still pass; each survivor is either an equivalent mutant (explained in
+  `EQUIVALENT`) or a missing test.
+
+Not part of CI (a few minutes): run it after touching ``companion/losses.py`` or
+``companion/theory/``. The last result goes into the note of the change.
+
+    python benchmarks/mutation.py            # all mutants
+    python benchmarks/mutation.py --only 3   # one of them, by number
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Which tests guard which file.
+GUARDS = {
+    "companion/losses.py": ["tests/test_losses.py", "tests/test_theory_saturation.py"],
+    "companion/theory/saturation.py": ["tests/test_theory_saturation.py"],
+    "companion/theory/minimax.py": ["tests/test_theory_minimax.py"],
+    "companion/theory/flows.py": ["tests/test_theory_flows.py"],
+}
+
+L, S, M, F = (
+    "companion/losses.py",
+    "companion/theory/saturation.py",
+    "companion/theory/minimax.py",
+    "companion/theory/flows.py",
+)
+
+#: (file, text to replace (must occur exactly once), replacement, what the bug is)
+MUTANTS: list[tuple[str, str, str, str]] = [
+    # --- losses -------------------------------------------------------------------------------------
+    (L, "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()",
+     "return F.softplus(real_logits).mean() + F.softplus(fake_logits).mean()", "BCE D: sign of the real term"),
+    (L, "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()",
+     "return F.softplus(-real_logits).mean() + F.softplus(-fake_logits).mean()", "BCE D: sign of the fake term"),
+    (L, "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()",
+     "return F.softplus(-real_logits).sum() + F.softplus(fake_logits).mean()", "BCE D: sum for mean (real)"),
+    (L, "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()",
+     "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).sum()", "BCE D: sum for mean (fake)"),
+    (L, "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()",
+     "return F.softplus(-fake_logits).mean() + F.softplus(real_logits).mean()", "BCE D: real and fake swapped"),
+    (L, "return -F.softplus(fake_logits).mean()", "return F.softplus(fake_logits).mean()", "minimax G: sign"),
+    (L, "return -F.softplus(fake_logits).mean()", "return -F.softplus(-fake_logits).mean()",
+     "minimax G: log D instead of log(1 - D)"),
+    (L, "return -F.softplus(fake_logits).mean()", "return -F.softplus(fake_logits).sum()", "minimax G: sum for mean"),
+    (L, "    return F.softplus(-fake_logits).mean()\n", "    return F.softplus(fake_logits).mean()\n",
+     "non-saturating G: sign of the logit"),
+    (L, "    return F.softplus(-fake_logits).mean()\n", "    return F.softplus(-fake_logits).sum()\n",
+     "non-saturating G: sum for mean"),
+    (L, "return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()",
+     "return (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()", "LSGAN D: factor 1/2 dropped"),
+    (L, "return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()",
+     "return 0.5 * (real_logits + 1).square().mean() + 0.5 * fake_logits.square().mean()", "LSGAN D: real target -1"),
+    (L, "return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()",
+     "return 0.5 * (real_logits - 1).square().mean() + 0.5 * (fake_logits - 1).square().mean()",
+     "LSGAN D: fake target 1"),
+    (L, "return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()",
+     "return 0.5 * (fake_logits - 1).square().mean() + 0.5 * real_logits.square().mean()",
+     "LSGAN D: real and fake swapped"),
+    (L, "return 0.5 * (fake_logits - 1).square().mean()", "return 0.5 * fake_logits.square().mean()",
+     "LSGAN G: target 0 instead of 1"),
+    (L, "return 0.5 * (fake_logits - 1).square().mean()", "return 0.5 * (fake_logits - 1).square().sum()",
+     "LSGAN G: sum for mean"),
+    (L, 'GANLoss("minimax", bce_discriminator_loss, minimax_generator_loss, torch.sigmoid)',
+     'GANLoss("minimax", bce_discriminator_loss, nonsaturating_generator_loss, torch.sigmoid)',
+     "registry: minimax runs the non-saturating loss"),
+    (L, 'GANLoss("lsgan", lsgan_discriminator_loss, lsgan_generator_loss, _identity)',
+     'GANLoss("lsgan", lsgan_discriminator_loss, lsgan_generator_loss, torch.sigmoid)',
+     "registry: LSGAN's score through a sigmoid"),
+    # --- saturation (SymPy) -----------------------------------------------------------------------------
+    (S, '"minimax": (sp.log(1 - s), sp.log(1 - D)),', '"minimax": (sp.log(s), sp.log(1 - D)),',
+     "minimax: log D for log(1 - D)"),
+    (S, '"nonsaturating": (-sp.log(s), -sp.log(D)),', '"nonsaturating": (sp.log(s), -sp.log(D)),',
+     "non-saturating: sign"),
+    (S, "chain = sp.simplify(sp.diff(loss_D, D) * D * (1 - D))", "chain = sp.simplify(sp.diff(loss_D, D) * D)",
+     "chain rule: dD/da = D instead of D(1 - D)"),
+    (S, 'rejected = Regime(r"\\lim_{a \\to -\\infty}", sp.limit(grad, a, -sp.oo))',
+     'rejected = Regime(r"\\lim_{a \\to -\\infty}", sp.limit(grad, a, sp.oo))', "limit taken at the wrong end"),
+    (S, 'rejected = Regime("a = 0", grad.subs(a, 0))', 'rejected = Regime("a = 0", grad.subs(a, 1))',
+     "LSGAN: evaluated at the real target"),
+    (S, '"lsgan": ((a - 1) ** 2 / 2, None),', '"lsgan": ((a - 1) ** 2, None),', "LSGAN: factor 1/2 dropped"),
+    (S, '{chain} | {cell(d.rejected)} | "\n            f"{cell(d.fooled)} |"',
+     '{chain} | {cell(d.fooled)} | "\n            f"{cell(d.rejected)} |"', "LaTeX table: regime columns swapped"),
+    (S, "return 1 / (1 + sp.exp(-x))", "return 1 / (1 + sp.exp(x))", "sigmoid with the wrong sign"),
+    # --- min and max ------------------------------------------------------------------------------------
+    (M, "return float(payoff.min(axis=1).max()), float(payoff.max(axis=0).min())",
+     "return float(payoff.min(axis=0).max()), float(payoff.max(axis=0).min())", "max-min over the wrong axis"),
+    (M, "return float(payoff.min(axis=1).max()), float(payoff.max(axis=0).min())",
+     "return float(payoff.min(axis=1).max()), float(payoff.max(axis=1).min())", "min-max over the wrong axis"),
+    (M, "t2 = torch.where(p_g > 0, p_g * (1 - d).log(), torch.zeros_like(d))", "t2 = p_g * (1 - d).log()",
+     "value: 0 log 0 guard removed"),
+    (M, "t1 = torch.where(p_data > 0, p_data * d.log(), torch.zeros_like(d))",
+     "t1 = torch.where(p_data > 0, p_data * (1 - d).log(), torch.zeros_like(d))", "value: log(1 - D) on data"),
+    (M, "return torch.where(total > 0, p_data / total.clamp_min(1e-300), torch.full_like(total, 0.5))",
+     "return torch.where(total > 0, p_g / total.clamp_min(1e-300), torch.full_like(total, 0.5))",
+     "D* = p_g / (p_data + p_g)"),
+    (M, "return 0.5 * kl(p, m) + 0.5 * kl(q, m)", "return kl(p, m) + kl(q, m)", "JS without the 1/2"),
+    (M, "m = (p + q) / 2", "m = p + q", "JS: mixture not halved"),
+    (M, "        p[idx[0]] = 1.0\n", "        p[idx[-1]] = 1.0\n", "tie-break 'first' takes the last"),
+    (M, "return d >= top - rtol * top.abs()", "return d <= d.min() + rtol * top.abs()",
+     "best response on argmin D"),
+    (M, "p_g = best_response_generator(torch.sigmoid(u.detach()))",
+     "p_g = best_response_generator(torch.zeros_like(u))", "best-response play ignores D"),
+    (M, "phi = (problem.p_data * (m.log() + torch.nn.functional.logsigmoid(v))).sum() + torch.log1p(-m)",
+     "phi = (problem.p_data * (m.log() + torch.nn.functional.logsigmoid(v))).sum() + torch.log1p(m)",
+     "inner min: log(1 + max D)"),
+    (M, "        c.backward()\n", "        (-c).backward()\n", "min over G done as a max"),
+    (M, "        (-v).backward()\n        opt_d.step()", "        v.backward()\n        opt_d.step()",
+     "D descends instead of ascending in gradient play"),
+    # --- flows --------------------------------------------------------------------------------------------
+    (F, "return float(torch.triu(matrix, 1).abs().max())", "return float(torch.tril(matrix, -1).abs().max())",
+     "off-triangle check on the wrong triangle"),
+    (F, "return float(torch.triu(matrix, 1).abs().max())", "return float(torch.triu(matrix, 0).abs().max())",
+     "off-triangle check includes the diagonal"),
+    (F, "order = torch.cat([layer.identity_features, layer.transform_features])",
+     "order = torch.cat([layer.transform_features, layer.identity_features])", "coupling order reversed"),
+    (F, "m = torch.arange(dim) % 2 == i % 2", "m = torch.arange(dim) % 2 == 0", "coupling masks do not alternate"),
+    (F, "_, upper = layer._create_lower_upper()", "upper, _ = layer._create_lower_upper()",
+     "LU log-det from L's (unit) diagonal"),
+    (F, "return int((s > rtol * s.max()).sum()), s", "return int((s >= 0).sum()), s",
+     "rank counts every singular value"),
+    (F, "return float(torch.exp(-sq / (2 * h * h)).mean() / (2 * math.pi * h * h) ** (d / 2))",
+     "return float(torch.exp(-sq / (2 * h * h)).mean() / (2 * math.pi * h * h) ** d)", "KDE normaliser power"),
+    (F, "return float(dens.sum() * h * h)", "return float(dens.sum() * h)", "grid integral: area element h"),
+    (F, "dense.append(log_base + torch.linalg.slogdet(J)[1])", "dense.append(log_base + torch.linalg.slogdet(J)[0])",
+     "slogdet: the sign taken for the log"),
+    (F, "loss = -flow.log_prob(data[idx]).mean()", "loss = flow.log_prob(data[idx]).mean()",
+     "training maximises the NLL"),
+    (F, "logdet = float(torch.diagonal(m).abs().log().sum())", "logdet = float(torch.diagonal(m).log().sum())",
+     "log of the signed diagonal"),
+]  # fmt: skip
+
+#: Mutants that cannot change any result, with the reason (none at present).
+EQUIVALENT: dict[int, str] = {}
+
+
+def run_tests(tests: list[str]) -> bool:
+    """True when the tests pass."""
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return r.returncode == 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", type=int, nargs="*", help="mutant numbers (1-based)")
+    p.add_argument("--json", type=Path, help="also write the report here")
+    args = p.parse_args()
+    chosen = args.only or list(range(1, len(MUTANTS) + 1))
+    for path in GUARDS:
+        if not run_tests(GUARDS[path]):
+            print(f"the unmutated tests for {path} fail: fix them first")
+            return 2
+    results = []
+    t0 = time.perf_counter()
+    for k in chosen:
+        path, old, new, what = MUTANTS[k - 1]
+        file = ROOT / path
+        text = file.read_text()
+        if text.count(old) != 1:
+            print(f"#{k:2d} {what}: the text to mutate occurs {text.count(old)} times in {path}; update the table")
+            return 2
+        file.write_text(text.replace(old, new))
+        try:
+            killed = not run_tests(GUARDS[path])
+        finally:
+            file.write_text(text)
+        status = "killed" if killed else ("equivalent" if k in EQUIVALENT else "SURVIVED")
+        results.append({"mutant": k, "file": path, "bug": what, "status": status})
+        print(f"#{k:2d} {status:<10} {path}: {what}", flush=True)
+    killed = sum(r["status"] == "killed" for r in results)
+    survived = [r for r in results if r["status"] == "SURVIVED"]
+    print(
+        f"\n{killed} of {len(results)} mutants killed ({killed / len(results):.0%}); "
+        f"{len(results) - killed - len(survived)} equivalent; {len(survived)} survived; "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if not survived else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

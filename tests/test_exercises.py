@@ -1,0 +1,197 @@
+"""The exercises' checks check: they pass on the solutions, fail on the stubs and on plausible wrong answers."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from companion.cli import main
+from companion.exercises import CHAPTERS, EXERCISES, check_chapter, load_module
+from companion.exercises.registry import stub_dir
+from companion.exercises.stubs import stub_source
+
+CODED = [e for e in EXERCISES if e.coded]
+
+
+def test_every_chapter_has_three_to_five_exercises_and_some_are_coded() -> None:
+    for chapter in CHAPTERS:
+        mine = [e for e in EXERCISES if e.chapter == chapter]
+        assert 2 <= len(mine) <= 5 and any(e.coded for e in mine), chapter
+        assert [e.number for e in mine] == list(range(1, len(mine) + 1))
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_solutions_pass(chapter: str) -> None:
+    outcomes = check_chapter(chapter, load_module(chapter, solutions=True))
+    assert outcomes and all(o.status == "passed" for o in outcomes), [(o.exercise.title, o.message) for o in outcomes]
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_untouched_stubs_fail_every_check(chapter: str) -> None:
+    outcomes = check_chapter(chapter, load_module(chapter))
+    assert outcomes and all(o.status == "not done" for o in outcomes)
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_stubs_are_generated_from_the_solutions(chapter: str) -> None:
+    assert (stub_dir() / f"{chapter}.py").read_text() == stub_source(chapter), (
+        "exercises/ drifted from the solutions: run python -m companion.exercises.stubs"
+    )
+
+
+def _softplus_free_bce(r, f):
+    return -torch.log(torch.sigmoid(r)).mean() - torch.log(1 - torch.sigmoid(f)).mean()
+
+
+def _no_detach_step(D, G, opt_d, real, z):
+    from companion.exercises.solutions.gan_losses import d_loss_bce
+
+    loss = d_loss_bce(D(real), D(G(z)))  # the generated batch is not detached
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return loss.detach()
+
+
+def _grid_train_mode(G, z, nrow):
+    with torch.no_grad():
+        x = G(z)  # BatchNorm in train mode: the running statistics move
+    b, _, h, w = x.shape
+    img = (x.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0]
+    return img.reshape(b // nrow, nrow, h, w).permute(0, 2, 1, 3).reshape(b // nrow * h, nrow * w).numpy()
+
+
+def _grid_column_major(G, z, nrow):
+    from companion.exercises.solutions.gan_losses import fixed_latent_grid
+
+    return fixed_latent_grid(G, z.view(nrow, -1, z.shape[1]).transpose(0, 1).reshape(z.shape), nrow)
+
+
+def _invert_no_restart_choice(G, x, *, steps=300, restarts=4, lr=0.1, seed=0):
+    from companion.exercises.solutions import inversion
+
+    z = inversion.invert(G, x, steps=steps, restarts=1, lr=lr, seed=seed + 5)
+    return z  # one start only: gets stuck on some targets
+
+
+def _invert_no_prior(G, x, *, steps=300, restarts=4, lr=0.1, seed=0):
+    from companion.exercises.solutions import inversion
+
+    z = inversion.invert(G, x, steps=steps, restarts=restarts, lr=lr, seed=seed)
+    return z * 1.1  # off the sphere
+
+
+def _inpaint_pooled(pred, observed, mask):
+    m = mask.expand_as(pred)
+    return (((pred - observed).abs() * m).sum() / m.sum()).expand(pred.shape[0])  # one number for the batch
+
+
+def _inpaint_all_pixels(pred, observed, mask):
+    return (pred - observed).abs().flatten(1).mean(1)
+
+
+def _adjoint_without_scaling(y, factor):
+    return F.interpolate(y, scale_factor=factor, mode="nearest")
+
+
+def _coupling_logdet_wrong(x, mask, s_net, t_net):
+    xm = x * mask
+    s, t = s_net(xm) * (1 - mask), t_net(xm) * (1 - mask)
+    return xm + (1 - mask) * (x * torch.exp(s) + t), s_net(xm).sum(1)  # sums s over the passed half too
+
+
+def _coupling_inverse_wrong(y, mask, s_net, t_net):
+    ym = y * mask
+    s, t = s_net(ym) * (1 - mask), t_net(ym) * (1 - mask)
+    return ym + (1 - mask) * (y * torch.exp(-s) - t)  # shift removed after the scale
+
+
+def _gradients_sign(a):
+    import sympy as sp
+
+    d = 1 / (1 + sp.exp(-a))
+    return sp.diff(sp.log(d), a), sp.diff(-sp.log(d), a)  # log D for log(1 - D)
+
+
+def _pure_values_swapped(payoff):
+    return float(payoff.min(axis=0).max()), float(payoff.max(axis=1).min())
+
+
+def _value_no_guard(p_data, p_g, d):
+    return (p_data * d.log()).sum() + (p_g * (1 - d).log()).sum()
+
+
+def _optimal_d_swapped(p_data, p_g):
+    return p_g / (p_data + p_g).clamp_min(1e-300)
+
+
+#: Plausible wrong answers: (chapter, exercise number, what, replacements for the solution's functions).
+WRONG = [
+    ("gan_losses", 1, ".sum() for .mean()", {"d_loss_bce": lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum()}),
+    ("gan_losses", 1, "sigmoid then log (not from logits)", {"d_loss_bce": _softplus_free_bce}),
+    ("gan_losses", 2, "minimax sign flipped", {"g_loss_minimax": lambda a: F.softplus(a).mean()}),
+    ("gan_losses", 2, "non-saturating as log(1 - D)", {"g_loss_nonsaturating": lambda a: -F.softplus(a).mean()}),
+    ("gan_losses", 3, "missing detach()", {"discriminator_step": _no_detach_step}),
+    ("gan_losses", 4, "G left in train mode", {"fixed_latent_grid": _grid_train_mode}),
+    ("gan_losses", 4, "column-major tiling", {"fixed_latent_grid": _grid_column_major}),
+    ("inversion", 1, "wrong radius", {"project_to_sphere": lambda z: z / z.norm(dim=1, keepdim=True)}),
+    ("inversion", 2, "latents off the sphere", {"invert": _invert_no_prior}),
+    ("inversion", 2, "a single start", {"invert": _invert_no_restart_choice}),
+    ("restoration", 1, "averaged over the whole batch", {"inpainting_loss": _inpaint_pooled}),
+    ("restoration", 1, "missing pixels counted", {"inpainting_loss": _inpaint_all_pixels}),
+    ("restoration", 2, "adjoint without 1/factor^2", {"downsample_adjoint": _adjoint_without_scaling}),
+    ("flows", 1, "log-det over all coordinates", {"coupling_forward": _coupling_logdet_wrong}),
+    ("flows", 1, "inverse in the wrong order", {"coupling_inverse": _coupling_inverse_wrong}),
+    ("saturation", 1, "log D for log(1 - D)", {"generator_gradients": _gradients_sign}),
+    ("minimax", 1, "swapped axes", {"pure_values": _pure_values_swapped}),
+    ("minimax", 2, "no 0 log 0 guard", {"gan_value": _value_no_guard}),
+    ("minimax", 2, "D* with p_g on top", {"optimal_d": _optimal_d_swapped}),
+]
+
+
+def test_every_coded_exercise_has_a_planted_wrong_answer() -> None:
+    assert {(e.chapter, e.number) for e in CODED} <= {(c, n) for c, n, _, _ in WRONG}
+
+
+@pytest.mark.parametrize("chapter,number,what,replace", WRONG, ids=[w[2] for w in WRONG])
+def test_wrong_answers_fail_their_check(chapter: str, number: int, what: str, replace: dict) -> None:
+    solution = load_module(chapter, solutions=True)
+    wrong = types.ModuleType(f"wrong_{chapter}")
+    wrong.__dict__.update({k: v for k, v in vars(solution).items() if not k.startswith("__")})
+    wrong.__dict__.update(replace)
+    outcome = next(o for o in check_chapter(chapter, wrong) if o.exercise.number == number)
+    assert outcome.status == "failed", f"{what} passed the check of {chapter} {number}"
+    assert outcome.message and len(outcome.message.splitlines()) <= 2
+
+
+def test_cli_list_and_check(capsys) -> None:
+    assert main(["exercises", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "1. GAN losses" in out and "write d_loss_bce()" in out and "open: an experiment" in out
+    assert main(["exercises", "check", "minimax", "--solutions"]) == 0
+    assert "all passed" in capsys.readouterr().out
+    assert main(["exercises", "check", "minimax"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("todo") == 2 and "Traceback" not in out
+
+
+def test_cli_reports_a_broken_answer_in_one_line(tmp_path: Path, capsys) -> None:
+    text = (stub_dir() / "minimax.py").read_text()
+    text = text.replace("    raise NotImplementedError", "    return 1 / 0", 1)  # pure_values crashes
+    (tmp_path / "minimax.py").write_text(text)
+    assert main(["exercises", "check", "minimax", "--dir", str(tmp_path)]) == 1
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL")]
+    assert len(lines) == 1 and "ZeroDivisionError" in lines[0] and "minimax.py:" in lines[0]
+
+
+def test_cli_unknown_chapter_and_unimportable_file(tmp_path: Path, capsys) -> None:
+    assert main(["exercises", "check", "chapter9"]) == 2
+    assert "unknown chapter 'chapter9'" in capsys.readouterr().err
+    (tmp_path / "flows.py").write_text("def coupling_forward(:\n")
+    assert main(["exercises", "check", "flows", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not import" in err and len(err.strip().splitlines()) == 1

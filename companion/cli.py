@@ -182,6 +182,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    if not summary:  # a rank other than 0 of a torchrun: rank 0 reports
+        return 0
     final = summary.get("final", {})
     fid = f", FID {final['fid']:.2f}" if final.get("fid") is not None else ""
     print(f"done: {summary['epochs']} epochs of {summary['loss']}{fid}; artifacts in {args.out}")

@@ -22,6 +22,7 @@ from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, requir
 from companion.config import TrainConfig
 from companion.data import ImageSet, load_dataset
 from companion.device import resolve_device, resolve_precision
+from companion.distributed import setup
 from companion.errors import CheckpointError, ConfigError
 from companion.loop import steps_per_epoch
 from companion.losses import get_loss
@@ -110,24 +111,34 @@ def run_training(
     if resume:
         cfg, saved_meta = _resumed_config(out, cfg, explicit or set())
     device = resolve_device(cfg.device)
+    world = setup(device.type)  # one process, or one of torchrun's
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
     # A resumed run keeps the precision it started with, wherever it continues.
     precision = saved_meta.get("precision") or resolve_precision(cfg.precision, device)
     data = training_data(cfg, data_dir)  # may fail with DataError before anything is written
-    steps_per_epoch(len(data), cfg.batch_size)
-    scorer = _scorer(cfg, data, data_dir, device, progress, fid_features)
-    prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    steps_per_epoch(len(data) // world.size, cfg.batch_size)
+    scorer = _scorer(cfg, data, data_dir, device, progress, fid_features) if world.main else None
+    if world.main:
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
 
     spec = ArchSpec(cfg.arch, data.shape[0], cfg.latent_dim)
     torch.manual_seed(cfg.seed)
     G, D = build_gan(spec)
     fmt = torch.channels_last if device.type != "mps" else torch.contiguous_format  # ~1.5x faster convs on CPU
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
-    meta = {"arch": spec.to_dict(), "dataset": cfg.dataset, "fid_features": fid_features if scorer else None}
+    meta = {
+        "arch": spec.to_dict(),
+        "dataset": cfg.dataset,
+        "fid_features": fid_features if scorer else None,
+        "world_size": world.size,
+    }
 
     def evaluate(generator: nn.Module, epoch: int) -> dict[str, Any]:
         return scorer.score_generator(generator, cfg.fid_samples, cfg.latent_dim)
 
-    if not resume:
+    if not resume and world.main:
         write_json(
             {
                 "format": RUN_FORMAT,
@@ -152,9 +163,10 @@ def run_training(
         meta=meta,
         evaluate=evaluate if scorer else None,
         progress=progress,
+        world=world,
     )
     summary = trainer.fit(resume=resume)
-    if render:
+    if render and world.main:
         render_run(out)
     return summary
 

@@ -106,6 +106,8 @@ def run_epochs(
     progress: bool = True,
     desc: str = "",
     log_every: int = 25,
+    reduce: Callable[[Tensor], Tensor] | None = None,
+    verbose: bool = True,
 ) -> list[dict[str, Any]]:
     """Train epochs ``start + 1 .. epochs``; returns their epoch records.
 
@@ -128,6 +130,9 @@ def run_epochs(
         progress: Show a tqdm bar and a line per epoch.
         desc: Bar label.
         log_every: Steps between host syncs (guard and bar).
+        reduce: Combines step numbers across processes before the guard and the log (the mean over
+            ranks in a distributed run), so that every process takes the same decision.
+        verbose: Print a line per epoch when there is no bar (False on all but one process).
 
     Raises:
         TrainingDiverged: the guard stopped the run; the last saved checkpoint stays.
@@ -144,7 +149,8 @@ def run_epochs(
             for i, batch in enumerate(batches()):
                 step(batch, stats[i])
                 if (i + 1) % log_every == 0 or i + 1 == steps:
-                    chunk = stats[synced : i + 1].cpu()  # the one host sync per log_every steps
+                    chunk = stats[synced : i + 1]
+                    chunk = (reduce(chunk) if reduce else chunk).cpu()  # the one host sync per log_every steps
                     reason = guard.check(chunk, fields)
                     if reason is not None:
                         done = epoch - 1
@@ -162,7 +168,7 @@ def run_epochs(
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
-            rows = stats.cpu()
+            rows = (reduce(stats) if reduce else stats).cpu()
             record = {
                 "type": "epoch",
                 "epoch": epoch,
@@ -186,7 +192,7 @@ def run_epochs(
             out.append(record)
             if progress:
                 bar.write(epoch_line(record, fields))
-            else:  # no bar, but a line per epoch still shows that long work moves
+            elif verbose:  # no bar, but a line per epoch still shows that long work moves
                 print(f"{desc} {epoch_line(record, fields)}".strip(), flush=True)
     return out
 

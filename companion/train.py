@@ -33,6 +33,7 @@ from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, save_a
 from companion.config import TrainConfig
 from companion.data import ImageSet
 from companion.device import autocast
+from companion.distributed import World, all_mean, wrap
 from companion.fsutil import atomic_write
 from companion.loop import Guard, run_epochs, steps_per_epoch
 from companion.losses import GANLoss
@@ -102,6 +103,8 @@ class GANTrainer:
         progress: Show tqdm bars.
         guard: When to stop a failing run (default: `companion.loop.Guard` on both losses and
             the sample spread).
+        world: This process's place in a multi-process run (see `companion.distributed`); rank 0
+            alone writes the run folder.
     """
 
     log_every = 25  # steps between host syncs (guard and progress bar)
@@ -121,7 +124,14 @@ class GANTrainer:
         evaluate: Evaluator | None = None,
         progress: bool = True,
         guard: Guard | None = None,
+        world: World = World(),  # noqa: B008 - a frozen dataclass
     ) -> None:
+        self.world = world
+        # Under DDP the wrapped modules take the training steps; G and D stay the plain modules
+        # (their state dicts are what checkpoints hold, loadable by a single process).
+        g_step, d_step = wrap(generator, world, device), wrap(discriminator, world, device)
+        generator = getattr(g_step, "module", g_step)
+        discriminator = getattr(d_step, "module", d_step)
         self.G, self.D, self.loss, self.data, self.cfg = generator, discriminator, loss, data, cfg
         self.run_dir, self.device, self.evaluate, self.progress = run_dir, device, evaluate, progress
         self.precision = precision
@@ -133,14 +143,16 @@ class GANTrainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), cfg.lr, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr, betas=betas, fused=fused)
-        self.data_rng = torch.Generator().manual_seed(cfg.seed)
-        self.latent_rng = torch.Generator(device).manual_seed(cfg.seed + 1)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
+        self.latent_rng = torch.Generator(device).manual_seed(cfg.seed + 1 + 7919 * world.rank)  # rank 0: as alone
         self.fixed_z = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.fixed_z = self.fixed_z.to(device)
         self.epoch = 0
         self.autocast = autocast(precision, device)
-        self._g_step = self.G if not cfg.compile else torch.compile(self.G)
-        self._d_step = self.D if not cfg.compile else torch.compile(self.D)
+        self._g_step = g_step if not cfg.compile else torch.compile(g_step)
+        self._d_step = d_step if not cfg.compile else torch.compile(d_step)
+        # The G step runs D's plain module: its weights are frozen there, so DDP must not wait for them.
+        self._d_plain = self._d_step if not world.distributed else self.D
 
     # --8<-- [start:state]
     def state(self) -> dict[str, Any]:
@@ -157,6 +169,7 @@ class GANTrainer:
             "rng": {
                 "data": self.data_rng.get_state(),
                 "latent": self.latent_rng.get_state(),
+                "latent_ranks": self._gather_latent_states(),
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             },
@@ -171,12 +184,26 @@ class GANTrainer:
         self.opt_g.load_state_dict(ck["opt_g"])
         self.opt_d.load_state_dict(ck["opt_d"])
         self.data_rng.set_state(ck["rng"]["data"])
-        self.latent_rng.set_state(ck["rng"]["latent"])
+        # Each rank continues its own latent stream; a rank the saved run did not have starts a fresh
+        # one (so a resume with another number of processes continues, but not bit for bit).
+        ranks = ck["rng"].get("latent_ranks") or [ck["rng"]["latent"]]
+        if self.world.rank < len(ranks):
+            self.latent_rng.set_state(ranks[self.world.rank])
         torch.set_rng_state(ck["rng"]["torch"])
         if self.device.type == "cuda" and ck["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
         self.fixed_z = ck["fixed_z"].to(self.device)
         self.epoch = int(ck["epoch"])
+
+    def _gather_latent_states(self) -> list[Tensor]:
+        """Every rank's latent RNG state (rank order), so that a resume continues each stream."""
+        if not self.world.distributed:
+            return [self.latent_rng.get_state()]
+        import torch.distributed as dist
+
+        states: list = [None] * self.world.size
+        dist.all_gather_object(states, self.latent_rng.get_state().cpu())
+        return states
 
     # --8<-- [end:state]
 
@@ -197,7 +224,7 @@ class GANTrainer:
         # Generator: through the just-updated D; D's weights need no gradient here.
         self.D.requires_grad_(False)
         with self.autocast:
-            g_logits = D(fake).float()
+            g_logits = self._d_plain(fake).float()
         g_loss = self.loss.generator(g_logits)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -250,7 +277,9 @@ class GANTrainer:
 
     def _save(self, epoch: int) -> None:
         self.epoch = epoch
-        save_atomic(self.state(), self.ckpt_path)
+        state = self.state()  # every rank takes part (the latent states are gathered)
+        if self.world.main:
+            save_atomic(state, self.ckpt_path)
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train up to ``cfg.epochs``; returns the summary (also written to ``summary.json``).
@@ -260,32 +289,38 @@ class GANTrainer:
             TrainingDiverged: the guard stopped the run (the previous checkpoint stays on disk).
             OutputError: the run folder could not be written (the previous checkpoint stays).
         """
-        cfg = self.cfg
-        steps = steps_per_epoch(len(self.data), cfg.batch_size)
+        cfg, world = self.cfg, self.world
+        steps = steps_per_epoch(len(self.data) // world.size, cfg.batch_size)
         if resume:
             self.load(self.ckpt_path)
-            self.log.trim(self.epoch)
+            if world.main:
+                self.log.trim(self.epoch)
         self.G.train()
         self.D.train()
+        main = world.main
         with _numerics(cfg.deterministic):
             run_epochs(
                 fields=STEP_FIELDS,
                 step=self._train_step,
-                batches=lambda: self.data.batches(cfg.batch_size, self.data_rng),
+                batches=lambda: self.data.batches(cfg.batch_size, self.data_rng, shard=(world.rank, world.size)),
                 steps=steps,
                 start=self.epoch,
                 epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
+                batch_size=cfg.batch_size * world.size,
                 device=self.device,
                 guard=self.guard,
-                log=self.log,
+                log=self.log if main else None,
                 save=self._save,
                 checkpoint=self.ckpt_path,
-                end_epoch=self._end_epoch,
-                progress=self.progress,
+                end_epoch=self._end_epoch if main else None,
+                progress=self.progress and main,
                 desc=self.loss.name,
                 log_every=self.log_every,
+                reduce=lambda t: all_mean(t, world),
+                verbose=main,
             )
+        if not main:
+            return {}
         return self.summarize()
 
     def summarize(self) -> dict[str, Any]:

@@ -195,3 +195,15 @@ def test_cli_unknown_chapter_and_unimportable_file(tmp_path: Path, capsys) -> No
     assert main(["exercises", "check", "flows", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "does not import" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_page_fragments_are_generated_from_the_table(chapter: str) -> None:
+    from companion.exercises.pages import DOCS, page_fragment
+
+    assert (DOCS / f"{chapter}.md").read_text() == page_fragment(chapter), (
+        "docs/exercises/ drifted: run python -m companion.exercises.pages"
+    )
+    text = page_fragment(chapter)
+    for ex in (e for e in EXERCISES if e.chapter == chapter and e.coded):
+        assert f"Solution to {ex.number}" in text

@@ -14,6 +14,8 @@ import argparse
 import math
 from typing import Any
 
+import torch
+
 from companion.artifacts import new_figure, save_figure, write_json
 from companion.chapters.common import Chapter, markdown_table, write_text
 from companion.theory.minimax import (
@@ -51,7 +53,20 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     br = best_response_generator(d_fixed)
     play_grad = gradient_play(prob, steps=steps, generator="gradient")
     play_br = gradient_play(prob, steps=steps, generator="best_response")
+    # Against the blind D = 1/2 every generator is a best response: several tie-breaks, and p_data.
+    half = torch.full_like(prob.p_data, 0.5)
+    candidates = {
+        "first maximiser (a point mass)": best_response_generator(half, "first"),
+        "last maximiser (a point mass)": best_response_generator(half, "last"),
+        "all maximisers (uniform)": best_response_generator(half, "spread"),
+        "p_data itself": prob.p_data,
+    }
+    ties = [
+        {"generator": k, "V": float(value(prob.p_data, p, half)), "JS": float(js_divergence(prob.p_data, p))}
+        for k, p in candidates.items()
+    ]
     return {
+        "ties": ties,
         "steps": steps,
         "games": games,
         "prob": prob,
@@ -72,7 +87,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     fig, axes = new_figure(2, 1, 4.8, 3.4)
     for ax, res, title in (
         (axes[0][0], right, "min over G of max over D"),
-        (axes[0][1], wrong, "max over D of min over G"),
+        (axes[0][1], wrong, "max over D of min over G\n(first-maximiser tie-break)"),
     ):
         ax.fill_between(x, prob.p_data.numpy(), color="0.8", label="p_data")
         ax.plot(
@@ -85,23 +100,30 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         ax2.set_ylim(0, 1)
         ax2.set_ylabel("D(x)", color="tab:red")
         ax.set(title=f"{title}\nV = {res['value']:.4f}, JS = {res['js']:.4f}", xlabel="x")
-        ax.legend(loc="upper left", fontsize=7)
+        lines, labels = ax.get_legend_handles_labels()
+        lines2, labels2 = ax2.get_legend_handles_labels()
+        ax.legend(lines + lines2, labels + labels2, loc="upper right", fontsize=7)
     save_figure(fig, args.assets / "orders.png")
 
-    fig, axes = new_figure(2, 1, 4.8, 3.4)
+    fig, axes = new_figure(2, 1, 4.8, 3.6)
     axes[0][0].plot(play_grad["js"], label="G: one gradient step per D step", color="tab:blue")
-    axes[0][0].plot(play_br["js"], label="G: best response (wrong order)", color="tab:red")
+    axes[0][0].plot(play_br["js"], label="G: exact best response to D", color="tab:red")
     axes[0][0].axhline(math.log(2), ls=":", color="0.4", label="log 2 (disjoint supports)")
     axes[0][0].set(xlabel="round", ylabel="JS(p_data ‖ p_g)", yscale="log")
     axes[0][0].legend(fontsize=7)
     axes[0][1].fill_between(x, prob.p_data.numpy(), color="0.85", label="p_data")
     for i, snap in enumerate(play_br["snapshots"]):
         axes[0][1].vlines(
-            x[int(snap.argmax())], 0, float(prob.p_data.max()) * (0.4 + 0.1 * i), color="tab:red", alpha=0.4 + 0.07 * i
+            x[int(snap.argmax())],
+            0,
+            float(prob.p_data.max()) * (0.4 + 0.1 * i),
+            color="tab:red",
+            alpha=0.4 + 0.07 * i,
+            label="best-response play: the point mass over time" if i == 0 else None,
         )
     axes[0][1].plot(x, play_grad["p_g"].numpy(), color="tab:blue", label="p_g, gradient play (end)")
-    axes[0][1].set(xlabel="x", title="best-response play: where p_g's point mass sits over time (red)")
-    axes[0][1].legend(fontsize=7)
+    axes[0][1].set(xlabel="x", title="where p_g's mass sits")
+    axes[0][1].legend(fontsize=7, loc="upper left")
     save_figure(fig, args.assets / "play.png")
 
     bulk = prob.p_data > 1e-4 * prob.p_data.max()  # where there is data; in the far tails D* is arbitrary
@@ -135,21 +157,20 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
             "best_response_min_js_second_half": min(play_br["js"][len(play_br["js"]) // 2 :]),
         },
     }
-    write_json(results, args.assets / "results.json")
     rows = [
         {
-            "order": "min_G max_D (right)",
+            "order": "min_G max_D",
             "V": right["value"],
             "JS": right["js"],
             "D range": f"{results['min_g_max_d']['d_min']:.3f}–{results['min_g_max_d']['d_max']:.3f}",
             "p_g": "≈ p_data",
         },
         {
-            "order": "max_D min_G (wrong)",
+            "order": "max_D min_G",
             "V": wrong["value"],
             "JS": wrong["js"],
             "D range": f"{results['max_d_min_g']['d_min']:.4f}–{results['max_d_min_g']['d_max']:.4f}",
-            "p_g": "point mass",
+            "p_g": "any (first-maximiser tie-break: a point mass)",
         },
     ]
     table = markdown_table(
@@ -166,6 +187,12 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         ],
     )
     write_text(args.assets / "results.md", table)
+    ties = markdown_table(
+        res["ties"], [("generator", "best response to D = 1/2"), ("V", "V(1/2, G)"), ("JS", "JS(p_data ‖ p_g)")]
+    )
+    write_text(args.assets / "ties.md", ties)
+    results["ties"] = res["ties"]
+    write_json(results, args.assets / "results.json")
     print(table)
     return {"grid_points": len(prob.x), "steps": steps}, ""
 

@@ -6,10 +6,12 @@ experiment can be reproduced; the only change is that the discriminator returns
 a logit (no final Sigmoid), because every loss in this book is computed from
 logits for numerical stability.
 
-Shapes through the generator (stride 2, no padding unless stated)::
+Shapes through the generator (stride 2, no padding unless stated):
 
-    z (B, 100, 1, 1) -> (B, 256, 3, 3) -> (B, 128, 7, 7) -> (B, 64, 15, 15)
-      -> ConvT(k3, s2, p2, output_padding 1) -> (B, 1, 28, 28) -> Sigmoid
+```text
+z (B, 100, 1, 1) -> (B, 256, 3, 3) -> (B, 128, 7, 7) -> (B, 64, 15, 15)
+  -> ConvT(k3, s2, p2, output_padding 1) -> (B, 1, 28, 28) -> Sigmoid
+```
 """
 
 from __future__ import annotations

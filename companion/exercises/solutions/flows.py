@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 
-# --8<-- [start:coupling]
+# --8<-- [start:coupling_forward]
 def coupling_forward(
     x: Tensor, mask: Tensor, s_net: Callable[[Tensor], Tensor], t_net: Callable[[Tensor], Tensor]
 ) -> tuple[Tensor, Tensor]:
@@ -47,4 +47,4 @@ def coupling_inverse(
     return ym + (1 - mask) * (y - t) * torch.exp(-s)
 
 
-# --8<-- [end:coupling]
+# --8<-- [end:coupling_forward]

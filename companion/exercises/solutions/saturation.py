@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 
-# --8<-- [start:gradients]
+# --8<-- [start:generator_gradients]
 def generator_gradients(a: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
     r"""SymPy derivatives of both BCE generator losses with respect to D's logit $a$.
 
@@ -21,4 +21,4 @@ def generator_gradients(a: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
     return sp.diff(sp.log(1 - d), a), sp.diff(-sp.log(d), a)
 
 
-# --8<-- [end:gradients]
+# --8<-- [end:generator_gradients]

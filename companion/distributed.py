@@ -1,0 +1,93 @@
+"""Several processes, one run: ``torchrun --nproc-per-node N -m companion train ...``.
+
+torchrun starts N copies of the command with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set;
+`setup` joins them into one process group (NCCL on CUDA, gloo on the CPU). The trainer then:
+
+* wraps G and D in ``DistributedDataParallel``, which averages gradients over the ranks after
+  every backward pass. Each rank's loss is the mean over its own batch, so the average of the
+  ranks' gradients is the gradient of the mean over all ``ranks x batch`` images: the run behaves
+  like one process with the **effective batch = per-rank batch x ranks**, with the same learning
+  rate (raise ``--lr`` yourself if you want the larger batch to take larger steps);
+* gives every rank a disjoint share of each epoch's permutation (all ranks draw the same
+  permutation from the same seed, rank r takes every r-th batch: `companion.data.ImageSet.batches`
+  with ``shard``), and its own latent stream (seeded from the seed and the rank);
+* lets rank 0 alone write the run folder (config, log, checkpoints, the fixed batch, FID).
+
+BatchNorm: on CUDA the layers become ``SyncBatchNorm`` (batch statistics over all ranks, as one
+process would compute them). On the CPU (gloo) there is no SyncBatchNorm: each rank normalises its
+own batch and keeps its own running statistics, and the checkpoint holds rank 0's. That is the one
+reason why a 2-process CPU run differs from a 1-process run with the same total batch.
+
+D is called twice before its backward pass (real batch, generated batch), which DDP allows only
+with ``broadcast_buffers=False`` (a buffer broadcast between the two calls would modify BatchNorm's
+buffers in place); the generator's step calls D's inner module, whose weights are frozen there, so
+DDP never waits for gradients that do not come (no unused-parameter error).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["World", "all_mean", "setup", "wrap"]
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the run: rank (0 writes), world size, local rank (which GPU)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def setup(device_type: str) -> World:
+    """Join the process group torchrun describes in the environment (a no-op for a single process)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around ``module`` (SyncBatchNorm on CUDA); the module itself when alone."""
+    if not world.distributed:
+        return module
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    # No buffer sync in forward (newer torch names the switch forward_sync_buffers; older ones
+    # broadcast_buffers). Syncing once at construction is harmless: all ranks start equal.
+    params = inspect.signature(DDP.__init__).parameters
+    nosync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+    if device.type == "cuda":
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return DDP(module, device_ids=[device.index or 0], **nosync)
+    return DDP(module, **nosync)
+
+
+def all_mean(t: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of ``t`` over the ranks (every rank gets it; ``t`` itself when alone)."""
+    if not world.distributed:
+        return t
+    import torch.distributed as dist
+
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / world.size

@@ -1,0 +1,123 @@
+"""Multi-process training on the CPU (gloo, 2 processes): the run, its shards, its files, its resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from companion.checkpoint import GAN_FORMAT, load_checkpoint
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+TINY = ["--dataset", "synthetic", "--batch-size", "32", "--fid-samples", "0", "--n-fixed", "8", "--device", "cpu"]
+TINY += ["--deterministic", "true", "--no-progress"]
+
+
+def torchrun(n: int, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
+    cmd += ["-m", "companion", "train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def single(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "companion", "train", *args], capture_output=True, text=True, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def run2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ddp") / "run"
+    r = torchrun(2, *TINY, "--epochs", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+def test_two_process_run_writes_one_run_folder(run2: Path) -> None:
+    records = [json.loads(x) for x in (run2 / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if r["type"] == "step"]
+    assert len(steps) == 1024 // (32 * 2)  # each epoch covers the data once, shared by the two ranks
+    assert [r["epoch"] for r in records if r["type"] == "epoch"] == [1]
+    ck = load_checkpoint(run2 / "ckpt.pt", GAN_FORMAT)
+    assert ck["meta"]["world_size"] == 2 and len(ck["rng"]["latent_ranks"]) == 2
+    assert not any(k.startswith("module.") for k in ck["generator"])  # loadable without DDP
+    assert json.loads((run2 / "config.json").read_text())["config"]["batch_size"] == 32
+
+
+def test_checkpoint_of_a_distributed_run_samples_in_one_process(run2: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    out = tmp_path / "s.npy"
+    r = subprocess.run(
+        [sys.executable, "-m", "companion", "sample", "--checkpoint", str(run2 / "ckpt.pt"), "--n", "5",
+         "--out", str(out), "--device", "cpu"],
+        capture_output=True, text=True, env=ENV,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert np.load(out).shape == (5, 1, 28, 28)
+
+
+def test_resume_under_torchrun_is_exact_with_the_same_process_count(tmp_path: Path) -> None:
+    assert torchrun(2, *TINY, "--epochs", "2", "--out", str(tmp_path / "straight")).returncode == 0
+    assert torchrun(2, *TINY, "--epochs", "1", "--out", str(tmp_path / "split")).returncode == 0
+    r = torchrun(2, *TINY, "--epochs", "2", "--out", str(tmp_path / "split"), "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = load_checkpoint(tmp_path / "straight" / "ckpt.pt", GAN_FORMAT)["generator"]
+    b = load_checkpoint(tmp_path / "split" / "ckpt.pt", GAN_FORMAT)["generator"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_distributed_run_resumes_in_one_process(run2: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run2, run)
+    r = single(*TINY, "--epochs", "2", "--out", str(run), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(run / "ckpt.pt", GAN_FORMAT)["epoch"] == 2
+
+
+def test_ranks_see_disjoint_shards_of_one_permutation() -> None:
+    from companion.data import ImageSet
+
+    ids = ImageSet(torch.arange(1000, dtype=torch.float32).view(1000, 1, 1, 1), None, "ids")  # image i holds i
+    seen = []
+    for rank in range(2):
+        batches = ids.batches(64, torch.Generator().manual_seed(5), shard=(rank, 2))
+        seen.append(torch.cat([(b.flatten() * 255).round().long() for b in batches]))
+    a, b = set(seen[0].tolist()), set(seen[1].tolist())
+    assert not a & b and len(a) == len(b) == 7 * 64  # 1000 // 128 = 7 steps each, disjoint
+    full = torch.randperm(1000, generator=torch.Generator().manual_seed(5))[: 7 * 128].view(7, 2, 64)
+    assert seen[0].tolist() == full[:, 0].flatten().tolist()  # rank r takes every r-th batch of the permutation
+    assert seen[1].tolist() == full[:, 1].flatten().tolist()
+
+
+def _ddp_grad(rank: int, world: int, init: str, x: torch.Tensor, out: str) -> None:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = DDP(torch.nn.Linear(4, 1))
+    half = x.shape[0] // world
+    model(x[rank * half : (rank + 1) * half]).square().mean().backward()
+    if rank == 0:
+        torch.save(model.module.weight.grad, out)
+    dist.destroy_process_group()
+
+
+def test_ddp_averages_to_the_gradient_of_the_global_batch_mean(tmp_path: Path) -> None:
+    """Each rank's loss is a mean over its half batch; DDP's average of the two gradients is the gradient
+    of the mean over the whole batch: the effective batch is per-rank batch x ranks."""
+    import torch.multiprocessing as mp
+
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
+    out = str(tmp_path / "g.pt")
+    mp.spawn(_ddp_grad, args=(2, f"file://{tmp_path / 'init'}", x, out), nprocs=2, join=True)
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(4, 1)
+    ref(x).square().mean().backward()
+    assert torch.allclose(torch.load(out, weights_only=True), ref.weight.grad, atol=1e-6)

@@ -76,7 +76,7 @@ def companion_run(
     steps: int | None,
     seed: int,
     loss: str = "nonsaturating",
-    compile_: bool = False,
+    compile_: str = "off",
     precision: str = "fp32",
 ) -> tuple[float, float, nn.Module]:
     """The project's trainer; returns (images/s, seconds, generator)."""
@@ -121,7 +121,8 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: one full epoch, 468 steps)")
     p.add_argument("--full", action="store_true", help="also time 3 losses x 20 epochs (meant for a GPU)")
-    p.add_argument("--compile", action="store_true", help="add a torch.compile route")
+    p.add_argument("--compile", choices=("off", "default", "reduce-overhead"), default="off",
+                   help="add a torch.compile route in this mode")  # fmt: skip
     p.add_argument("--json", type=Path, help="write the numbers here too")
     args = p.parse_args()
     from companion.device import resolve_device, resolve_precision
@@ -130,11 +131,11 @@ def main() -> None:
     native = resolve_precision("auto", device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, auto precision {native}")
     # Routes, timed one after the other in this process; the reference first.
-    routes = {"companion fp32": ("fp32", False)}
+    routes = {"companion fp32": ("fp32", "off")}
     if native == "bf16":
-        routes["companion bf16 (auto)"] = ("bf16", False)
-    if args.compile:
-        routes[f"companion {native} + torch.compile"] = (native, True)
+        routes["companion bf16 (auto)"] = ("bf16", "off")
+    if args.compile != "off":
+        routes[f"companion {native} + compile {args.compile}"] = (native, args.compile)
     ref_ips, ref_G = reference_epoch(args.data_dir, device, args.steps, 0)
     print(f"{'reference (DataLoader + ToTensor + Sigmoid/BCELoss)':<52} {ref_ips:8.0f} images/s")
     out: dict = {"device": str(device), "threads": torch.get_num_threads(), "reference_images_per_s": ref_ips}

@@ -18,10 +18,22 @@ import torch
 
 from companion.errors import ConfigError
 
-__all__ = ["DEVICES", "PRECISIONS", "autocast", "cpu_has_native_bf16", "resolve_device", "resolve_precision"]
+__all__ = [
+    "COMPILE_MODES",
+    "DEVICES",
+    "PRECISIONS",
+    "autocast",
+    "compiled",
+    "cpu_has_native_bf16",
+    "resolve_device",
+    "resolve_precision",
+]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+#: ``--compile``: off; ``default``: torch.compile; ``reduce-overhead``: torch.compile with CUDA graphs
+#: (each step replayed as one recorded graph, no per-kernel launch cost), CUDA only.
+COMPILE_MODES = ("off", "default", "reduce-overhead")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,3 +90,15 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def compiled(module, mode: str, device: torch.device):
+    """``module`` under torch.compile as ``--compile`` says; CUDA graphs only where they can run.
+
+    ``reduce-overhead`` on a device without CUDA falls back to ``default`` (the run records what it used).
+    """
+    if mode == "off":
+        return module
+    if mode == "reduce-overhead" and device.type != "cuda":
+        mode = "default"
+    return torch.compile(module, mode=None if mode == "default" else mode)

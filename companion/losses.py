@@ -23,6 +23,8 @@ __all__ = [
     "GANLoss",
     "bce_discriminator_loss",
     "get_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
     "minimax_generator_loss",
@@ -131,6 +133,41 @@ def lsgan_generator_loss(fake_logits: Tensor) -> Tensor:
 # --8<-- [end:lsgan]
 
 
+# --8<-- [start:hinge]
+def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    r"""Hinge discriminator loss (Lim & Ye, 2017; Miyato et al., 2018).
+
+    $$
+    L_D = \mathbb{E}_x[\max(0, 1 - a_{real})] + \mathbb{E}_z[\max(0, 1 + a_{fake})]
+    $$
+
+    D is rewarded only until its raw output passes the margin (+1 on data, -1 on fakes).
+
+    Args:
+        real_logits: (B,) raw outputs of D on data images.
+        fake_logits: (B,) raw outputs of D on generated images.
+
+    Returns:
+        Scalar loss, >= 0.
+    """
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def hinge_generator_loss(fake_logits: Tensor) -> Tensor:
+    r"""Hinge generator loss: $L_G = -\mathbb{E}_z[a_{fake}]$, $\partial L_G/\partial a = -1/B$ everywhere.
+
+    Args:
+        fake_logits: (B,) raw outputs of D on generated images.
+
+    Returns:
+        Scalar loss (any sign).
+    """
+    return -fake_logits.mean()
+
+
+# --8<-- [end:hinge]
+
+
 class GANLoss(NamedTuple):
     """A pair of objectives plus how to read the discriminator's output.
 
@@ -138,8 +175,8 @@ class GANLoss(NamedTuple):
         name: Registry name.
         discriminator: ``(real_logits, fake_logits) -> scalar`` minimised by D.
         generator: ``fake_logits -> scalar`` minimised by G.
-        score: Maps D's raw output to its "realness" score with targets 1 (real)
-            and 0 (fake): the sigmoid D(x) for the BCE losses, the raw output for LSGAN.
+        score: Maps D's raw output to its "realness" score: the sigmoid D(x) for the BCE losses
+            (targets 1 real, 0 fake), the raw output for LSGAN (targets 1, 0) and hinge (margins +1, -1).
     """
 
     name: str
@@ -156,11 +193,12 @@ LOSSES: dict[str, GANLoss] = {
     "minimax": GANLoss("minimax", bce_discriminator_loss, minimax_generator_loss, torch.sigmoid),
     "nonsaturating": GANLoss("nonsaturating", bce_discriminator_loss, nonsaturating_generator_loss, torch.sigmoid),
     "lsgan": GANLoss("lsgan", lsgan_discriminator_loss, lsgan_generator_loss, _identity),
+    "hinge": GANLoss("hinge", hinge_discriminator_loss, hinge_generator_loss, _identity),
 }
 
 
 def get_loss(name: str) -> GANLoss:
-    """Look up a loss by name (``minimax``, ``nonsaturating`` or ``lsgan``)."""
+    """Look up a loss by name (``minimax``, ``nonsaturating``, ``lsgan`` or ``hinge``)."""
     from companion.errors import ConfigError
 
     if name not in LOSSES:

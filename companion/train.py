@@ -32,12 +32,13 @@ from torch import Tensor, nn
 from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, save_atomic
 from companion.config import TrainConfig
 from companion.data import ImageSet
-from companion.device import autocast
+from companion.device import autocast, compiled
 from companion.distributed import World, all_mean, wrap
 from companion.fsutil import atomic_write
 from companion.loop import Guard, run_epochs, steps_per_epoch
 from companion.losses import GANLoss
 from companion.runlog import RunLog
+from companion.stabilisers import EMA, r1_penalty
 
 __all__ = ["CKPT_KEYS", "STEP_FIELDS", "Evaluator", "GANTrainer", "grad_norm", "write_summary"]
 
@@ -142,15 +143,17 @@ class GANTrainer:
         fused = device.type == "cuda"
         betas = (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), cfg.lr, betas=betas, fused=fused)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr_d or cfg.lr, betas=betas, fused=fused)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
+        self._step = 0  # global step (for lazy R1), restored from the epoch on resume
         self.data_rng = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
         self.latent_rng = torch.Generator(device).manual_seed(cfg.seed + 1 + 7919 * world.rank)  # rank 0: as alone
         self.fixed_z = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
         self.fixed_z = self.fixed_z.to(device)
         self.epoch = 0
         self.autocast = autocast(precision, device)
-        self._g_step = g_step if not cfg.compile else torch.compile(g_step)
-        self._d_step = d_step if not cfg.compile else torch.compile(d_step)
+        self._g_step = compiled(g_step, cfg.compile, device)
+        self._d_step = compiled(d_step, cfg.compile, device)
         # The G step runs D's plain module: its weights are frozen there, so DDP must not wait for them.
         self._d_plain = self._d_step if not world.distributed else self.D
 
@@ -174,6 +177,7 @@ class GANTrainer:
                 "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             },
             "fixed_z": self.fixed_z.cpu(),
+            **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
     def load(self, path: Path) -> None:
@@ -194,6 +198,12 @@ class GANTrainer:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
         self.fixed_z = ck["fixed_z"].to(self.device)
         self.epoch = int(ck["epoch"])
+        if self.ema is not None:
+            if "generator_ema" not in ck:
+                from companion.errors import CheckpointError
+
+                raise CheckpointError(f"{path} lacks the entry 'generator_ema' that a run with --ema must hold")
+            load_state(self.ema.module, ck["generator_ema"], path, "generator_ema")
 
     def _gather_latent_states(self) -> list[Tensor]:
         """Every rank's latent RNG state (rank order), so that a resume continues each stream."""
@@ -218,8 +228,13 @@ class GANTrainer:
             real_logits = D(real).float()
             fake_logits = D(fake.detach()).float()
         d_loss = self.loss.discriminator(real_logits, fake_logits)
+        d_total = d_loss
+        if cfg.r1_gamma > 0 and self._step % cfg.r1_every == 0:
+            # Lazy R1 (in float32, through D's plain module): the same expected penalty, 1/r1_every of the cost.
+            d_total = d_loss + cfg.r1_gamma * cfg.r1_every * r1_penalty(self._d_plain, real)
+        self._step += 1
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        d_total.backward()
         self.opt_d.step()
         # Generator: through the just-updated D; D's weights need no gradient here.
         self.D.requires_grad_(False)
@@ -231,6 +246,8 @@ class GANTrainer:
         self.D.requires_grad_(True)
         norm = grad_norm(self.G.parameters())
         self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.G)
         with torch.no_grad():
             stats_row.copy_(
                 torch.stack(
@@ -247,15 +264,21 @@ class GANTrainer:
 
     # --8<-- [end:step]
 
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator samples and FID come from: the moving average when --ema is on, else G."""
+        return self.ema.module if self.ema is not None else self.G
+
     @torch.no_grad()
     def sample_fixed(self) -> Tensor:
-        """G(fixed z) in eval mode: (n_fixed, C, H, W) in [0, 1] on the CPU."""
-        was_training = self.G.training
-        self.G.eval()
+        """The sampler on the fixed z in eval mode: (n_fixed, C, H, W) in [0, 1] on the CPU."""
+        G = self.sampler
+        was_training = G.training
+        G.eval()
         try:
-            return self.G(self.fixed_z).float().cpu()
+            return G(self.fixed_z).float().cpu()
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
 
     def _end_epoch(self, epoch: int, rows: Tensor) -> dict[str, Any]:
         """The fixed batch as uint8 (drawn later by render_run), then the evaluation."""
@@ -271,7 +294,10 @@ class GANTrainer:
         self.G.eval()
         try:
             with torch.no_grad():
-                return self.evaluate(self.G, epoch)
+                out = self.evaluate(self.sampler, epoch)
+                if self.ema is not None:  # the raw generator too: what the average adds
+                    out["fid_raw"] = self.evaluate(self.G, epoch).get("fid")
+                return out
         finally:
             self.G.train()
 
@@ -295,6 +321,7 @@ class GANTrainer:
             self.load(self.ckpt_path)
             if world.main:
                 self.log.trim(self.epoch)
+        self._step = self.epoch * steps
         self.G.train()
         self.D.train()
         main = world.main

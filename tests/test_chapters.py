@@ -233,3 +233,37 @@ def test_dry_run_refuses_assets_inside_docs(tmp_path: Path, capsys) -> None:
     assert minimax.main(["--dry-run", "--assets", str(DOCS / "assets" / "minimax")]) == 2
     assert "never writes into docs/" in capsys.readouterr().err
     assert _docs_state() == before
+
+
+def test_gpu_check_script_runs_its_cpu_part(tmp_path: Path) -> None:
+    """benchmarks/gpu_check.py, prepared for a GPU, runs on the CPU with --quick (so it works when a GPU is lent)."""
+    import subprocess
+    import sys
+
+    from companion.chapters.common import REPO_ROOT
+
+    r = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
+         "--out", str(tmp_path), "--skip-tests"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["consistency"]["ok"] and report["consistency"]["d_loss"] == 0.0  # cpu against cpu
+    assert {(s["precision"], s["compile"]) for s in report["switches"]} >= {("fp32", "off"), ("fp32", "default")}
+    assert set(report["full"]["losses"]) == {"minimax", "nonsaturating", "lsgan"}
+
+
+def test_stabilisers_chapter(gan_losses_dry, tmp_path: Path) -> None:
+    """Chapter 4 on synthetic data: every ablation row, the combination, the tables and figures."""
+    from companion.chapters import stabilisers
+
+    _, runs = gan_losses_dry
+    argv = ["--dry-run", "--assets", str(tmp_path / "a"), "--runs", str(tmp_path / "r"), "--chapter-runs", str(runs)]
+    assert stabilisers.main([*argv, "--seeds", "1", "--no-progress", "--device", "cpu"]) == 0
+    for name in ("ablation.md", "better.md", "fid.png", "samples.png", "results.json", "command.md"):
+        assert (tmp_path / "a" / name).is_file(), name
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert [r["config"] for r in res["ablation"]] == list(stabilisers.ABLATION)
+    assert res["ablation"][0]["verdict"] == "—" and res["better"][1]["config"].startswith("better")
+    assert res["configs"]["+ hinge loss"]["loss"] == "hinge"

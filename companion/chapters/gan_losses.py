@@ -37,6 +37,7 @@ __all__ = [
     "STALL_D_FAKE",
     "chapter_config",
     "ensure_run",
+    "fid_floor_cached",
     "main",
     "run_dirs",
     "stalled_epochs",
@@ -117,8 +118,8 @@ def ensure_run(cfg: TrainConfig, out: Path, args: argparse.Namespace) -> bool:
     return False
 
 
-def _floor(cfg: TrainConfig, args: argparse.Namespace) -> list[float]:
-    """FID of 3 disjoint sets of real training digits against the test-set reference (cached)."""
+def fid_floor_cached(cfg: TrainConfig, args: argparse.Namespace) -> list[float]:
+    """FID of 3 disjoint sets of real training digits against the test-set reference (cached under --runs)."""
     from companion.experiment import training_data
     from companion.metrics import FIDScorer, fid_floor, get_classifier
 
@@ -142,7 +143,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     for (loss, seed), out in dirs.items():
         if ensure_run(dataclasses.replace(cfg, loss=loss, seed=seed), out, args):
             reused.append(f"{loss}/seed{seed}")
-    floor = _floor(cfg, args) if cfg.fid_samples else []
+    floor = fid_floor_cached(cfg, args) if cfg.fid_samples else []
     return {"cfg": cfg, "dirs": dirs, "reused": reused, "floor": floor}
 
 

@@ -6,6 +6,8 @@ Models never import training code; the trainer receives them ready-made.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
 
 from torch import nn
 
@@ -40,8 +42,8 @@ class Arch:
         about: One line for the help text.
     """
 
-    generator: type[nn.Module]
-    discriminator: type[nn.Module]
+    generator: Any  # a class or a partial: (latent_dim, channels) -> nn.Module
+    discriminator: Any  # (channels) -> nn.Module
     image_size: int
     about: str
 
@@ -49,6 +51,9 @@ class Arch:
 #: Every GAN architecture the book trains, by ``--arch`` name.
 ARCHS: dict[str, Arch] = {
     "report28": Arch(ReportGenerator, ReportDiscriminator, 28, "the course report's 28x28 DCGAN"),
+    "report28-nobn": Arch(
+        ReportGenerator, partial(ReportDiscriminator, batchnorm=False), 28, "the report's pair, D without BatchNorm"
+    ),
     "dcgan64": Arch(DCGANGenerator, DCGANDiscriminator, 64, "Radford et al. (2015), 64x64"),
 }
 

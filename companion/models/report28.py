@@ -64,22 +64,28 @@ class ReportDiscriminator(nn.Module):
 
     Args:
         channels: Input image channels.
+        batchnorm: The report's BatchNorm layers (``False``: the same network without them, the
+            usual partner of spectral normalisation; chapter 4's ``report28-nobn``).
 
     Shapes:
         x: (B, channels, 28, 28) in [0, 1].
         returns: (B,) real-valued logits.
     """
 
-    def __init__(self, channels: int = 1) -> None:
+    def __init__(self, channels: int = 1, batchnorm: bool = True) -> None:
         super().__init__()
+
+        def norm(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if batchnorm else nn.Identity()
+
         self.net = nn.Sequential(
             nn.Conv2d(channels, 28, 4, 2, 1, bias=False),  # 28 -> 14
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(28, 56, 4, 2, 1, bias=False),  # 14 -> 7
-            nn.BatchNorm2d(56),
+            norm(56),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(56, 112, 4, 2, 1, bias=False),  # 7 -> 3
-            nn.BatchNorm2d(112),
+            norm(112),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(112, 1, 4, 2, 1, bias=False),  # 3 -> 1: the logit, no Sigmoid
         )

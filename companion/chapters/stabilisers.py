@@ -1,0 +1,250 @@
+"""Chapter 4: how far a 28x28 GAN can go. The stabilisers the field adopted, measured one at a time.
+
+Starts from the report's setup (chapter 1's non-saturating DCGAN) and adds one technique at a
+time, each a switch on the same trainer, for ``--ablation-epochs`` epochs (default 10; chapter 1's
+runs give the baseline's first 10 epochs exactly, the learning rate being constant) over several
+seeds; then trains the combination (``--preset better``) for the report's full 20 epochs and
+compares it with the report's setup at 20 epochs and with the real-vs-real floor of the same FID
+features. Writes into ``docs/assets/stabilisers/``.
+
+    python -m companion.chapters.stabilisers --seeds 3
+
+Runs live in ``runs/stabilisers/<config>/seed<k>``; finished runs are reused, stopped ones resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from companion.aggregate import band, mean_std
+from companion.artifacts import image_grid, new_figure, save_figure, write_json
+from companion.chapters import gan_losses
+from companion.chapters.common import Chapter, markdown_table, write_text
+from companion.config import PRESETS, TrainConfig
+from companion.runlog import RunLog
+
+__all__ = ["ABLATION", "CHAPTER", "main"]
+
+# --8<-- [start:ablation]
+#: One technique at a time on top of the report's setup (non-saturating loss, the report's pair).
+ABLATION: dict[str, dict[str, Any]] = {
+    "report setup": {},
+    "+ hinge loss": {"loss": "hinge"},
+    "+ spectral norm (D)": {"spectral_norm": True},
+    "+ D without BatchNorm": {"arch": "report28-nobn"},
+    "+ R1 penalty (γ = 1)": {"r1_gamma": 1.0},
+    "+ two time-scales (G 1e-4, D 4e-4)": {"lr": 1e-4, "lr_d": 4e-4},
+    "+ EMA of G (0.999)": {"ema": 0.999},
+}
+# --8<-- [end:ablation]
+BETTER = "better (the combination)"
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--ablation-epochs", type=int, default=10)
+    p.add_argument(
+        "--chapter-runs",
+        type=Path,
+        default=Path("runs") / "gan_losses",
+        help="chapter 1's runs: the report setup's runs are reused from there",
+    )
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def configs(args: argparse.Namespace) -> dict[str, TrainConfig]:
+    """Every configuration of the chapter: the ablation rows and the combination."""
+    ns = argparse.Namespace(**{**vars(args), "preset": "full", "precision": "auto"})
+    base = dataclasses.replace(gan_losses.chapter_config(ns), loss="nonsaturating")
+    if not args.dry_run:
+        base = dataclasses.replace(base, epochs=args.ablation_epochs)
+    out = {name: dataclasses.replace(base, **sw) for name, sw in ABLATION.items()}
+    better = {k: v for k, v in PRESETS["better"].items() if k not in ("epochs", "fid_samples")}
+    out[BETTER] = dataclasses.replace(
+        base, **better, epochs=base.epochs if args.dry_run else PRESETS["better"]["epochs"]
+    )
+    return out
+
+
+def run_dir(args: argparse.Namespace, name: str, seed: int) -> Path:
+    tag = "dry" if args.dry_run else "full"
+    if name == "report setup":
+        return args.chapter_runs / tag / "nonsaturating" / f"seed{seed}"
+    return args.runs / tag / _slug(name) / f"seed{seed}"
+
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
+    if args.seeds <= 0:
+        from companion.errors import ConfigError
+
+        raise ConfigError(f"--seeds must be positive, got {args.seeds}")
+    cfgs = configs(args)
+    dirs: dict[tuple[str, int], Path] = {}
+    for seed in range(args.seeds):
+        for name, cfg in cfgs.items():
+            out = run_dir(args, name, seed)
+            cfg = dataclasses.replace(cfg, seed=seed)
+            # The report setup comes from chapter 1 (20 epochs); its first epochs are the short run's.
+            if name != "report setup" or len(RunLog(out / "metrics.jsonl").read("epoch")) < cfg.epochs:
+                gan_losses.ensure_run(cfg, out, args)
+            dirs[(name, seed)] = out
+    base = cfgs["report setup"]
+    floor = gan_losses.fid_floor_cached(base, args) if base.fid_samples else []
+    return {"cfgs": cfgs, "dirs": dirs, "floor": floor, "seeds": list(range(args.seeds))}
+
+
+def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
+    rows = []
+    for name in names:
+        n = epochs_of(name)
+        per = [RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[:n] for s in seeds]
+        final = [recs[-1]["fid"] for recs in per]
+        fm, fs = mean_std(final)
+        bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
+        modes = [recs[-1]["modes"] for recs in per]
+        rows.append(
+            {
+                "config": name,
+                "epochs": n,
+                "final_fid": f"{fm:.2f} ± {fs:.2f}",
+                "best_fid": f"{bm:.2f} ± {bs:.2f}",
+                "final_mean": fm,
+                "final_std": fs,
+                "per_seed": final,
+                "modes": f"{min(modes)}–{max(modes)}" if min(modes) != max(modes) else str(modes[0]),
+                "seconds_per_epoch": statistics.median(r["seconds"] for recs in per for r in recs),
+                "fid_raw": (
+                    mean_std([recs[-1]["fid_raw"] for recs in per])[0] if all("fid_raw" in recs[-1] for recs in per)
+                    else None
+                ),
+            }
+        )  # fmt: skip
+    return rows
+
+
+def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    cfgs, dirs, seeds, floor = res["cfgs"], res["dirs"], res["seeds"], res["floor"]
+    assets = args.assets
+    n_ab = cfgs["+ hinge loss"].epochs
+    floor_mean = mean_std(floor)[0] if floor else float("nan")
+    # 1. The ablation at equal budget.
+    rows = _rows(list(ABLATION), cfgs, dirs, seeds, lambda name: n_ab)
+    base_mean, base_std = rows[0]["final_mean"], rows[0]["final_std"]
+    for r in rows:
+        r["delta"] = r["final_mean"] - base_mean
+        spread = max(r["final_std"], base_std)
+        if r is rows[0]:
+            r["verdict"] = "—"
+        elif abs(r["delta"]) <= spread:
+            r["verdict"] = "within the spread"
+        else:
+            r["verdict"] = "helps" if r["delta"] < 0 else "hurts"
+    table = markdown_table(
+        rows,
+        [
+            ("config", "configuration"),
+            ("final_fid", f"FID after {n_ab} epochs (mean ± std)"),
+            ("delta", "Δ vs report setup"),
+            ("verdict", "effect"),
+            ("modes", "classes"),
+            ("seconds_per_epoch", "s / epoch"),
+        ],
+        bold={"final_mean": "min"},
+    )
+    table += (
+        f"\n{len(seeds)} seeds per row; a technique is said to help or hurt when its mean moves by more than "
+        f"the larger of the two standard deviations. Real-vs-real floor: {floor_mean:.2f}.\n"
+    )
+    write_text(assets / "ablation.md", table)
+    # 2. The combination at the report's budget against the report setup.
+    full = _rows(["report setup", BETTER], cfgs, dirs, seeds, lambda name: cfgs[BETTER].epochs)
+    for r in full:
+        r["times_floor"] = r["final_mean"] / floor_mean if floor else None
+    t2 = markdown_table(
+        full,
+        [
+            ("config", "configuration"),
+            ("epochs", "epochs"),
+            ("final_fid", "final FID (mean ± std)"),
+            ("best_fid", "best FID"),
+            ("times_floor", "× floor"),
+            ("modes", "classes"),
+            ("seconds_per_epoch", "s / epoch"),
+        ],
+    )
+    t2 += f"\nReal-vs-real floor of the same features: {floor_mean:.2f} (the target: at most 3 × the floor).\n"
+    write_text(assets / "better.md", t2)
+    # 3. FID per epoch for every configuration.
+    fig, axes = new_figure(2, 1, 5.2, 3.8)
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10"]
+    for i, name in enumerate([*ABLATION, BETTER]):
+        n = cfgs[name].epochs if name == BETTER else n_ab
+        per = [[r["fid"] for r in RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[:n]] for s in seeds]
+        b = band(per)
+        ax = axes[0][1] if name in ("report setup", BETTER) else axes[0][0]
+        x = list(range(1, n + 1))
+        ax.plot(x, b["mean"], color=colours(i), label=name, lw=1.4)
+        ax.fill_between(x, b["min"], b["max"], color=colours(i), alpha=0.15, lw=0)
+        if name == "report setup":  # also on the right panel, at the full budget
+            per = [[r["fid"] for r in RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[: cfgs[BETTER].epochs]]
+                   for s in seeds]  # fmt: skip
+            b = band(per)
+            x = list(range(1, len(b["mean"]) + 1))
+            axes[0][1].plot(x, b["mean"], color=colours(i), label=name, lw=1.4)
+            axes[0][1].fill_between(x, b["min"], b["max"], color=colours(i), alpha=0.15, lw=0)
+    for ax, title in zip(axes[0], (f"one technique at a time ({n_ab} epochs)", "the combination, 20 epochs")):
+        if floor:
+            ax.axhline(floor_mean, color="#7f7f7f", ls="--", lw=1, label="real vs real (floor)")
+        ax.set(xlabel="epoch", ylabel="FID, classifier features", yscale="log", title=title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, ncol=1)
+    save_figure(fig, assets / "fid.png")
+    # 4. Samples: the report setup and the combination, side by side (seed 0, last epoch, same latents).
+    fig, axes = new_figure(2, 1, 3.6, 3.9)
+    for ax, name in zip(axes[0], ("report setup", BETTER)):
+        run = dirs[(name, seeds[0])]
+        last = sorted((run / "fixed").glob("epoch_*.npy"))[cfgs[BETTER].epochs - 1 if name == "report setup" else -1]
+        ax.imshow(image_grid(np.load(last)[:36], nrow=6, padding=1), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{name}\n{last.stem.replace('_', ' ')}", fontsize=9)
+        ax.axis("off")
+    save_figure(fig, assets / "samples.png", dpi=120)
+    write_json(
+        {
+            "seeds": seeds,
+            "floor": floor,
+            "ablation": rows,
+            "better": full,
+            "configs": {k: dataclasses.asdict(v) for k, v in cfgs.items()},
+        },
+        assets / "results.json",
+    )
+    print(table + "\n" + t2)
+    settings = {"seeds": len(seeds), "ablation_epochs": n_ab, "better": PRESETS["better"]}
+    return settings, "The report setup's runs are chapter 1's (their first epochs for the ablation)."
+
+
+CHAPTER = Chapter(
+    name="stabilisers",
+    description="Chapter 4: modern GAN stabilisers on the report's 28x28 GAN, measured one at a time.",
+    compute=compute,
+    draw=draw,
+    arguments=_arguments,
+)
+main = CHAPTER.main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,19 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+from companion.chapters import TITLES
+
 __all__ = ["NOTEBOOKS", "SOURCES", "execute"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "notebooks"
-#: Notebook name -> the chapter it belongs to (in book order).
-NOTEBOOKS = {
-    "gan_losses": "1. GAN losses",
-    "inversion": "2. GAN inversion",
-    "restoration": "3. Restoration with a GAN prior",
-    "flows": "II.1 Flows and exact likelihood",
-    "saturation": "II.2 The saturating generator gradient",
-    "minimax": "II.3 The order of min and max",
-}
+#: Notebook name -> the chapter it belongs to (in book order): one per chapter.
+NOTEBOOKS = TITLES
 
 
 def execute(name: str, out_dir: Path, mode: str = "cpu", timeout: int = 3600) -> Path:

@@ -38,6 +38,7 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+# --8<-- [start:r1]
 def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
     r"""The R1 penalty without its weight: $\frac12\,\mathbb E \lVert \nabla_x D(x) \rVert^2$ over a real batch.
 
@@ -54,6 +55,9 @@ def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
     out = discriminator(x).float()
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return 0.5 * grad.float().square().flatten(1).sum(1).mean()
+
+
+# --8<-- [end:r1]
 
 
 class EMA:

@@ -131,8 +131,8 @@ class GANTrainer:
         # Under DDP the wrapped modules take the training steps; G and D stay the plain modules
         # (their state dicts are what checkpoints hold, loadable by a single process).
         g_step, d_step = wrap(generator, world, device), wrap(discriminator, world, device)
-        generator = getattr(g_step, "module", g_step)
-        discriminator = getattr(d_step, "module", d_step)
+        if world.distributed:
+            generator, discriminator = g_step.module, d_step.module
         self.G, self.D, self.loss, self.data, self.cfg = generator, discriminator, loss, data, cfg
         self.run_dir, self.device, self.evaluate, self.progress = run_dir, device, evaluate, progress
         self.precision = precision

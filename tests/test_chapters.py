@@ -199,7 +199,8 @@ def test_restoration_chapter(gan_losses_dry, tmp_path: Path) -> None:
         )
         == 0
     )
-    for name in ("cell_noise_0_5.png", "cell_box_14x14.png", "cell_SR_4x.png", "cell_CS_m_50.png", "results.json"):
+    for name in ("cell_noise_0_5.png", "cell_box_14x14.png", "cell_SR_4x.png", "cell_CS_m_50.png", "results.json",
+                 "user_inpaint.png", "user_denoise.png", "user_path.md", "results_noise.md"):  # fmt: skip
         assert (tmp_path / name).is_file(), name
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert {r["task"] for r in rows} == set(tasks)

@@ -1,6 +1,17 @@
 """Chapter scripts: each trains or computes what its book page shows and writes ``docs/assets/<name>/``.
 
-Run one with ``python -m companion.chapters.<name> --help``.
+Run one with ``python -m companion.chapters.<name> --help``. `TITLES` names the book's chapters
+that have exercises and notebooks, in book order.
 """
 
-__all__: list[str] = []
+__all__ = ["TITLES"]
+
+#: Chapter module name -> its title in the book.
+TITLES = {
+    "gan_losses": "1. GAN losses",
+    "inversion": "2. GAN inversion",
+    "restoration": "3. Restoration with a GAN prior",
+    "flows": "II.1 Flows and exact likelihood",
+    "saturation": "II.2 The saturating generator gradient",
+    "minimax": "II.3 The order of min and max",
+}

@@ -175,7 +175,9 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
             f"{cell}: GAN prior {gan_row['psnr']:.2f} dB / {gan_row['accuracy']:.1%}; "
             f"best baseline {best['method']} {best['psnr']:.2f} dB / {best['accuracy']:.1%}"
         )
+    user = user_path(args, test, device)
     return {
+        "user": user,
         "rows": rows,
         "shown": shown,
         "x": x.cpu(),
@@ -184,6 +186,40 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         "fingerprint": fp,
         "device": str(device),
     }
+
+
+def user_path(args: argparse.Namespace, test, device) -> list[dict[str, Any]]:
+    """The reader's path, run for real: degraded PNG files in, restored PNG files out, through the CLI.
+
+    Six held-out digits are degraded into PNG files (a 14x14 hole with its mask; noise of std 0.5),
+    then restored by ``companion restore --observed`` exactly as a user would, with ``--compare``.
+    """
+    import shlex
+
+    from companion.cli import main as cli
+    from companion.imageio import write_npy
+
+    folder = args.runs / ("dry" if args.dry_run else "main") / "user"
+    clean = folder / "clean.npy"
+    write_npy(test.float_images(slice(0, 6)), clean)
+    budget = ["--steps", "20", "--restarts", "2"] if args.dry_run else ["--steps", "500", "--restarts", "8"]
+    out = []
+    for task, extra in (("inpaint", ["--mask", "box14"]), ("denoise", ["--sigma", "0.5"])):
+        deg = folder / task
+        if deg.exists():
+            import shutil
+
+            shutil.rmtree(deg)
+        cli(["degrade", "--task", task, "--images", str(clean), "--out", str(deg), *extra, "--seed", "1"])
+        given = ["--mask", str(deg / "masks")] if task == "inpaint" else []
+        argv = ["restore", "--generator", str(args.generator), "--task", task, "--observed", str(deg / "observed"),
+                *given, "--out", str(deg / "restored"), "--compare", str(args.assets / f"user_{task}.png"),
+                *budget, "--device", str(device)]  # fmt: skip
+        if cli(argv) != 0:
+            raise CompanionError(f"the user-path restore of {task} failed")
+        degrade = ["companion", "degrade", "--task", task, "--images", "digits.npy", "--out", f"{task}/", *extra]
+        out.append({"task": task, "degrade": shlex.join(degrade), "restore": shlex.join(["companion", *argv])})
+    return out
 
 
 def _rgb(images: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -231,6 +267,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
             "headline": list(HEADLINE),
             "validation": res["val"],
             "rows": rows,
+            "user_path": res["user"],
         },
         assets / "results.json",
     )
@@ -255,6 +292,8 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
             write_text(assets / f"results_{family}.md", text)
             full.append(text)
     write_text(assets / "results.md", "\n".join(full))
+    commands = "\n".join(f"{u['degrade']}\n{u['restore']}" for u in res["user"])
+    write_text(assets / "user_path.md", f"```bash\n{commands}\n```\n")
     print("\n".join(full))
     settings = {
         "n": n,

@@ -9,19 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from companion.chapters import TITLES
 from companion.errors import CompanionError
 
 __all__ = ["CHAPTERS", "CheckFailed", "Exercise", "Outcome", "check_chapter", "load_module", "stub_dir"]
 
 #: Chapter module names, in book order, with their titles.
-CHAPTERS = {
-    "gan_losses": "1. GAN losses",
-    "inversion": "2. GAN inversion",
-    "restoration": "3. Restoration with a GAN prior",
-    "flows": "II.1 Flows and exact likelihood",
-    "saturation": "II.2 The saturating generator gradient",
-    "minimax": "II.3 The order of min and max",
-}
+CHAPTERS = TITLES
 
 
 class CheckFailed(Exception):

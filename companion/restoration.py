@@ -23,6 +23,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -318,7 +319,12 @@ def cli_operator(
 
 # --8<-- [start:restore]
 def restore(
-    generator, y: Tensor, op: Operator, cfg: InversionConfig = InversionConfig(), data_loss: str | None = None, **kw
+    generator: torch.nn.Module,
+    y: Tensor,
+    op: Operator,
+    cfg: InversionConfig = InversionConfig(),
+    data_loss: str | None = None,
+    **kw: Any,
 ) -> InversionResult:
     """GAN-prior restoration: latent optimisation of ``op(G(z))`` against y.
 

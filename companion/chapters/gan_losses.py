@@ -92,13 +92,21 @@ def run_dirs(args: argparse.Namespace) -> dict[tuple[str, int], Path]:
     return {(loss, seed): args.runs / tag / loss / f"seed{seed}" for seed in range(_seeds(args)) for loss in LOSS_ORDER}
 
 
-def ensure_run(cfg: TrainConfig, out: Path, args: argparse.Namespace) -> bool:
-    """Train, resume or reuse one run; True when it was already complete."""
+def ensure_run(cfg: TrainConfig, out: Path, args: argparse.Namespace, command: str | None = None) -> bool:
+    """Train, resume or reuse one run; True when it was already complete.
+
+    Args:
+        cfg: The run's settings.
+        out: Its folder.
+        args: The chapter's options (data folder, progress).
+        command: What to record in the run's config.json (default: this chapter's command).
+    """
     import json
 
     done = RunLog(out / "metrics.jsonl").read("epoch")
     if (out / "summary.json").is_file() and (out / "ckpt.pt").is_file() and len(done) == cfg.epochs:
-        saved = json.loads((out / "config.json").read_text())["config"]
+        # Normalised through TrainConfig: fields added since the run was written take their defaults.
+        saved = dataclasses.asdict(TrainConfig(**json.loads((out / "config.json").read_text())["config"]))
         wanted = dataclasses.asdict(cfg)
         if all(saved.get(k) == v for k, v in wanted.items() if k != "device"):
             return True  # complete with the same settings: reuse (else resuming below refuses the mismatch)
@@ -113,7 +121,7 @@ def ensure_run(cfg: TrainConfig, out: Path, args: argparse.Namespace) -> bool:
         overwrite=not resume and is_run(out),
         explicit=explicit,
         progress=not args.no_progress,
-        command=f"python -m companion.chapters.gan_losses --preset {args.preset}",
+        command=command or f"python -m companion.chapters.gan_losses --preset {args.preset}",
     )
     return False
 

@@ -85,21 +85,21 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     x = prob.x.numpy()
 
     fig, axes = new_figure(2, 1, 4.8, 3.4)
-    for ax, res, title in (
+    for ax, sol, title in (
         (axes[0][0], right, "min over G of max over D"),
         (axes[0][1], wrong, "max over D of min over G\n(first-maximiser tie-break)"),
     ):
         ax.fill_between(x, prob.p_data.numpy(), color="0.8", label="p_data")
         ax.plot(
-            x, res["p_g"].numpy(), color="tab:blue", label="p_g (bars: point mass)" if res["p_g"].max() == 1 else "p_g"
+            x, sol["p_g"].numpy(), color="tab:blue", label="p_g (bars: point mass)" if sol["p_g"].max() == 1 else "p_g"
         )
-        if res["p_g"].max() == 1:
-            ax.vlines(x[int(res["p_g"].argmax())], 0, float(prob.p_data.max()) * 1.2, color="tab:blue", lw=3)
+        if sol["p_g"].max() == 1:
+            ax.vlines(x[int(sol["p_g"].argmax())], 0, float(prob.p_data.max()) * 1.2, color="tab:blue", lw=3)
         ax2 = ax.twinx()
-        ax2.plot(x, res["d"].numpy(), color="tab:red", lw=1.2, label="D(x)")
+        ax2.plot(x, sol["d"].numpy(), color="tab:red", lw=1.2, label="D(x)")
         ax2.set_ylim(0, 1)
         ax2.set_ylabel("D(x)", color="tab:red")
-        ax.set(title=f"{title}\nV = {res['value']:.4f}, JS = {res['js']:.4f}", xlabel="x")
+        ax.set(title=f"{title}\nV = {sol['value']:.4f}, JS = {sol['js']:.4f}", xlabel="x")
         lines, labels = ax.get_legend_handles_labels()
         lines2, labels2 = ax2.get_legend_handles_labels()
         ax.legend(lines + lines2, labels + labels2, loc="upper right", fontsize=7)

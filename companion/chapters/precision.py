@@ -73,7 +73,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
             out = run_dir(args, precision, seed)
             cfg = dataclasses.replace(base, seed=seed, precision=precision)
             if len(RunLog(out / "metrics.jsonl").read("epoch")) < cfg.epochs or str(args.chapter_runs) not in str(out):
-                gan_losses.ensure_run(cfg, out, args)
+                gan_losses.ensure_run(cfg, out, args, command="python -m companion.chapters.precision")
             dirs[(precision, seed)] = out
     return {"cfg": base, "dirs": dirs}
 

@@ -97,7 +97,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
             cfg = dataclasses.replace(cfg, seed=seed)
             # The report setup comes from chapter 1 (20 epochs); its first epochs are the short run's.
             if name != "report setup" or len(RunLog(out / "metrics.jsonl").read("epoch")) < cfg.epochs:
-                gan_losses.ensure_run(cfg, out, args)
+                gan_losses.ensure_run(cfg, out, args, command="python -m companion.chapters.stabilisers")
             dirs[(name, seed)] = out
     base = cfgs["report setup"]
     floor = gan_losses.fid_floor_cached(base, args) if base.fid_samples else []
@@ -136,7 +136,7 @@ def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
 def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     cfgs, dirs, seeds, floor = res["cfgs"], res["dirs"], res["seeds"], res["floor"]
     assets = args.assets
-    n_ab = cfgs["+ hinge loss"].epochs
+    n_ab = cfgs["+ hinge loss"].epochs  # the ablation's budget
     floor_mean = mean_std(floor)[0] if floor else float("nan")
     # 1. The ablation at equal budget.
     rows = _rows(list(ABLATION), cfgs, dirs, seeds, lambda name: n_ab)

@@ -89,7 +89,7 @@ def ring_of_gaussians(n: int, k: int = 8, radius: float = 2.0, std: float = 0.15
 
 
 # --8<-- [start:build]
-def build_flow(kind: str, dim: int, *, layers: int = 4, hidden: int = 64, logit_input: bool = False):
+def build_flow(kind: str, dim: int, *, layers: int = 4, hidden: int = 64, logit_input: bool = False) -> nn.Module:
     """A normalizing flow from nflows' working parts.
 
     Args:
@@ -101,7 +101,7 @@ def build_flow(kind: str, dim: int, *, layers: int = 4, hidden: int = 64, logit_
         logit_input: Start with an elementwise logit, for data in (0, 1) such as pixels.
 
     Returns:
-        ``nflows.flows.Flow`` with a standard normal base; ``log_prob(x)`` takes (N, D).
+        An ``nflows.flows.Flow`` with a standard normal base; ``log_prob(x)`` takes (N, D).
     """
     from nflows import distributions, flows, transforms
     from nflows.nn import nets

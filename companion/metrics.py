@@ -246,7 +246,11 @@ class FIDScorer:
         else:
             raise CompanionError(f"unknown FID features '{features}'; choose classifier or inception")
         try:
-            self.metric = FrechetInceptionDistance(feature=extractor, reset_real_features=False, normalize=True)
+            # Under torchrun only rank 0 scores; torchmetrics would otherwise wait in a collective
+            # for ranks that never call compute() (a deadlock, not an error).
+            self.metric = FrechetInceptionDistance(
+                feature=extractor, reset_real_features=False, normalize=True, sync_on_compute=False
+            )
             self.metric = self.metric.to(self.device)
             self._update(real, real=True)
         except (ModuleNotFoundError, OSError, RuntimeError) as exc:

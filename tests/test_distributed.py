@@ -47,6 +47,17 @@ def test_two_process_run_writes_one_run_folder(run2: Path) -> None:
     assert json.loads((run2 / "config.json").read_text())["config"]["batch_size"] == 32
 
 
+def test_fid_under_torchrun_is_scored_by_rank_0_without_a_deadlock(tmp_path: Path) -> None:
+    """With FID on, only rank 0 scores; torchmetrics' default sync would wait for rank 1 forever."""
+    out = tmp_path / "run"
+    args = [a for a in TINY if a not in ("--fid-samples", "0")]
+    r = torchrun(2, *args, "--fid-samples", "256", "--epochs", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    epochs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    fid = [e["fid"] for e in epochs if e["type"] == "epoch"]
+    assert len(fid) == 1 and fid[0] > 0
+
+
 def test_checkpoint_of_a_distributed_run_samples_in_one_process(run2: Path, tmp_path: Path) -> None:
     import numpy as np
 

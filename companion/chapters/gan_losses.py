@@ -7,7 +7,7 @@ the first epochs (the saturation mechanism), the fixed latent batch after every 
 labelled figure per loss (and a GIF), loss curves per step, and the results tables.
 
     python -m companion.chapters.gan_losses --preset full --seeds 3   # the report's 20 epochs
-    python -m companion.chapters.gan_losses --preset quick            # try it yourself: 10 epochs, 1 seed
+    python -m companion.chapters.gan_losses --preset quick            # try it yourself: 5 epochs, 1 seed
 
 Runs live in ``runs/gan_losses/<preset>/<loss>/seed<k>``; an interrupted chapter run continues
 where it stopped (finished runs are reused, a stopped one resumes from its last epoch).

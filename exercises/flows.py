@@ -6,6 +6,7 @@ The reference solutions are on the chapter's page (collapsed) and in companion/e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -42,5 +43,25 @@ def coupling_inverse(
 
     Returns:
         x (N, D).
+    """
+    raise NotImplementedError
+
+
+def affine_log_prob(x: Tensor, a: float, b: float) -> Tensor:
+    r"""Exact log-density of the one-layer flow $x = a z + b$, $z \sim \mathcal N(0, 1)$, by change of variables.
+
+    $$\log p(x) = \log \mathcal N\!\Big(\frac{x - b}{a}\Big) - \log |a|
+    = -\frac12\Big(\frac{x - b}{a}\Big)^2 - \frac12 \log 2\pi - \log|a|$$
+
+    The inverse is $z = (x - b)/a$ and its derivative $1/a$; the density picks up $|dz/dx| = 1/|a|$
+    (an absolute value: a flow may flip the axis).
+
+    Args:
+        x: (N,) points.
+        a: Non-zero scale (may be negative).
+        b: Shift.
+
+    Returns:
+        (N,) log p(x).
     """
     raise NotImplementedError

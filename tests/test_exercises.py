@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 from pathlib import Path
 
@@ -129,6 +130,20 @@ def _optimal_d_swapped(p_data, p_g):
     return p_g / (p_data + p_g).clamp_min(1e-300)
 
 
+def _ratio_as_written(a):
+    return torch.sigmoid(a) / (1 - torch.sigmoid(a))
+
+
+def _affine_plus_log(x, a, b):
+    z = (x - b) / a
+    return -0.5 * z**2 - 0.5 * math.log(2 * math.pi) + math.log(abs(a))
+
+
+def _affine_no_abs(x, a, b):
+    z = (x - b) / a
+    return -0.5 * z**2 - 0.5 * math.log(2 * math.pi) - torch.log(torch.tensor(a, dtype=torch.float64))
+
+
 #: Plausible wrong answers: (chapter, exercise number, what, replacements for the solution's functions).
 WRONG = [
     ("gan_losses", 1, ".sum() for .mean()", {"d_loss_bce": lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum()}),
@@ -146,7 +161,16 @@ WRONG = [
     ("restoration", 2, "adjoint without 1/factor^2", {"downsample_adjoint": _adjoint_without_scaling}),
     ("flows", 1, "log-det over all coordinates", {"coupling_forward": _coupling_logdet_wrong}),
     ("flows", 1, "inverse in the wrong order", {"coupling_inverse": _coupling_inverse_wrong}),
+    ("flows", 2, "+ log|a| (the Jacobian of the wrong direction)", {"affine_log_prob": _affine_plus_log}),
+    ("flows", 2, "log a without the absolute value", {"affine_log_prob": _affine_no_abs}),
     ("saturation", 1, "log D for log(1 - D)", {"generator_gradients": _gradients_sign}),
+    ("saturation", 2, "the ratio upside down", {"gradient_ratio": lambda a: torch.exp(-a)}),
+    (
+        "saturation",
+        2,
+        "the quotient as written",
+        {"gradient_ratio": lambda a: torch.sigmoid(a) / (1 - torch.sigmoid(a))},
+    ),
     ("minimax", 1, "swapped axes", {"pure_values": _pure_values_swapped}),
     ("minimax", 2, "no 0 log 0 guard", {"gan_value": _value_no_guard}),
     ("minimax", 2, "D* with p_g on top", {"optimal_d": _optimal_d_swapped}),

@@ -245,7 +245,36 @@ def check_generator_gradients(m: ModuleType) -> None:
         raise CheckFailed("as a -> -oo (D rejects the fake) the minimax gradient must vanish and the other tend to -1")
 
 
+def check_gradient_ratio(m: ModuleType) -> None:
+    from companion.losses import minimax_generator_loss, nonsaturating_generator_loss
+
+    a = torch.tensor([-20.0, -5.0, 0.0, 2.0, 10.0], dtype=torch.float64)
+    want = []
+    for v in a.tolist():  # autograd through the project's losses, one logit at a time
+        grads = []
+        for loss in (minimax_generator_loss, nonsaturating_generator_loss):
+            x = torch.tensor([v], dtype=torch.float64, requires_grad=True)
+            loss(x).backward()
+            grads.append(abs(float(x.grad[0])))
+        want.append(grads[0] / grads[1])
+    _close(m.gradient_ratio(a), want, "|dL_minimax/da| / |dL_NS/da| (autograd through companion.losses)", rtol=1e-9)
+    big = m.gradient_ratio(torch.tensor([40.0, 300.0], dtype=torch.float64))
+    if not torch.isfinite(torch.as_tensor(big)).all():
+        raise CheckFailed(
+            "gradient_ratio(40) is not finite: 1 - sigma(40) rounds to 0; simplify sigma/(1 - sigma) first"
+        )
+    _close(big, [math.exp(40.0), math.exp(300.0)], "gradient_ratio at a = 40 and 300", rtol=1e-9)
+
+
 # --- part II.3 ----------------------------------------------------------------------------------------
+
+
+def check_affine_log_prob(m: ModuleType) -> None:
+    x = torch.tensor([-1.0, 0.5, 3.0], dtype=torch.float64)
+    for a, b in ((2.0, 0.5), (-0.5, 1.0)):  # a negative scale flips the axis; the density must not change sign
+        loc, scale = torch.tensor(b, dtype=torch.float64), torch.tensor(abs(a), dtype=torch.float64)
+        want = torch.distributions.Normal(loc, scale).log_prob(x)
+        _close(m.affine_log_prob(x, a, b), want, f"log p(x) of x = {a} z + {b}, z ~ N(0, 1)", rtol=1e-10)
 
 
 def check_pure_values(m: ModuleType) -> None:
@@ -324,18 +353,20 @@ EXERCISES: list[Exercise] = [
         ("coupling_forward", "coupling_inverse"),
         check_coupling,
     ),
+    Exercise("flows", 2, "Change of variables in one dimension", ("affine_log_prob",), check_affine_log_prob),
     Exercise(
         "flows",
-        2,
+        3,
         "How fast does a KDE diverge on a surface?",
         task="Sample 200,000 points of G(z) = (z, sin 2z, cos 3z) with z in R (a curve in R^3) and compute the "
         "kernel density estimate at a sample point for bandwidths 0.2 .. 0.025 (companion.theory.flows.kde_slope)."
         " What slope do you expect in log h, and what do you measure?",
     ),
     Exercise("saturation", 1, "SymPy: both generator gradients", ("generator_gradients",), check_generator_gradients),
+    Exercise("saturation", 2, "How much weaker: the gradient ratio", ("gradient_ratio",), check_gradient_ratio),
     Exercise(
         "saturation",
-        2,
+        3,
         "Measure the stall",
         task="In chapter 1's minimax runs (runs/gan_losses/full/minimax/seed*/metrics.jsonl) find the first step "
         "at which D(G(z)) exceeds 0.01. Plot the generator's gradient norm against D(G(z)) for the steps before "

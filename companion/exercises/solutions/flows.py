@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -48,3 +49,28 @@ def coupling_inverse(
 
 
 # --8<-- [end:coupling_forward]
+
+
+# --8<-- [start:affine_log_prob]
+def affine_log_prob(x: Tensor, a: float, b: float) -> Tensor:
+    r"""Exact log-density of the one-layer flow $x = a z + b$, $z \sim \mathcal N(0, 1)$, by change of variables.
+
+    $$\log p(x) = \log \mathcal N\!\Big(\frac{x - b}{a}\Big) - \log |a|
+    = -\frac12\Big(\frac{x - b}{a}\Big)^2 - \frac12 \log 2\pi - \log|a|$$
+
+    The inverse is $z = (x - b)/a$ and its derivative $1/a$; the density picks up $|dz/dx| = 1/|a|$
+    (an absolute value: a flow may flip the axis).
+
+    Args:
+        x: (N,) points.
+        a: Non-zero scale (may be negative).
+        b: Shift.
+
+    Returns:
+        (N,) log p(x).
+    """
+    z = (x - b) / a
+    return -0.5 * z**2 - 0.5 * math.log(2 * math.pi) - math.log(abs(a))
+
+
+# --8<-- [end:affine_log_prob]

@@ -203,8 +203,6 @@ def user_path(args: argparse.Namespace, test, device) -> list[dict[str, Any]]:
     Six held-out digits are degraded into PNG files (a 14x14 hole with its mask; noise of std 0.5),
     then restored by ``companion restore --observed`` exactly as a user would, with ``--compare``.
     """
-    import shlex
-
     from companion.cli import main as cli
     from companion.imageio import write_npy
 
@@ -226,9 +224,19 @@ def user_path(args: argparse.Namespace, test, device) -> list[dict[str, Any]]:
                 *budget, "--device", str(device)]  # fmt: skip
         if cli(argv) != 0:
             raise CompanionError(f"the user-path restore of {task} failed")
-        degrade = ["companion", "degrade", "--task", task, "--images", "digits.npy", "--out", f"{task}/", *extra]
-        out.append({"task": task, "degrade": shlex.join(degrade), "restore": shlex.join(["companion", *argv])})
+        out.append({"task": task, **_as_typed(argv, deg, args.assets / f"user_{task}.png", task, extra)})
     return out
+
+
+def _as_typed(argv: list[str], deg: Path, compare: Path, task: str, extra: list[str]) -> dict[str, str]:
+    """The two commands as a reader types them in a folder of their own (paths relative, not this machine's)."""
+    import shlex
+
+    local = {str(deg): task, str(compare): f"{task}_compare.png"}
+    shown = [local.get(a, a) for a in argv]
+    shown = [f"{task}/{a[len(str(deg)) + 1 :]}" if a.startswith(str(deg) + "/") else a for a in shown]
+    degrade = ["companion", "degrade", "--task", task, "--images", "digits.npy", "--out", task, *extra, "--seed", "1"]
+    return {"degrade": shlex.join(degrade), "restore": shlex.join(["companion", *shown])}
 
 
 def _rgb(images: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

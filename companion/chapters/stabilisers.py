@@ -44,6 +44,8 @@ ABLATION: dict[str, dict[str, Any]] = {
 }
 # --8<-- [end:ablation]
 BETTER = "better (the combination)"
+#: Fewer seeds than this give the table no "helps"/"hurts" verdict: there is no spread to compare with.
+MIN_SEEDS_FOR_VERDICT = 3
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -117,8 +119,8 @@ def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
             {
                 "config": name,
                 "epochs": n,
-                "final_fid": f"{fm:.2f} ± {fs:.2f}",
-                "best_fid": f"{bm:.2f} ± {bs:.2f}",
+                "final_fid": f"{fm:.2f} ± {fs:.2f}" if len(seeds) > 1 else f"{fm:.2f}",
+                "best_fid": f"{bm:.2f} ± {bs:.2f}" if len(seeds) > 1 else f"{bm:.2f}",
                 "final_mean": fm,
                 "final_std": fs,
                 "per_seed": final,
@@ -146,6 +148,8 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         spread = max(r["final_std"], base_std)
         if r is rows[0]:
             r["verdict"] = "—"
+        elif len(seeds) < MIN_SEEDS_FOR_VERDICT:  # no spread to compare with: an anecdote, not an effect
+            r["verdict"] = f"no verdict ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
         elif abs(r["delta"]) <= spread:
             r["verdict"] = "within the spread"
         else:
@@ -154,7 +158,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         rows,
         [
             ("config", "configuration"),
-            ("final_fid", f"FID after {n_ab} epochs (mean ± std)"),
+            ("final_fid", f"FID after {n_ab} epochs" + (" (mean ± std)" if len(seeds) > 1 else "")),
             ("delta", "Δ vs report setup"),
             ("verdict", "effect"),
             ("modes", "classes"),
@@ -163,9 +167,15 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         bold={"final_mean": "min"},
     )
     table += (
-        f"\n{len(seeds)} seeds per row; a technique is said to help or hurt when its mean moves by more than "
-        f"the larger of the two standard deviations. Real-vs-real floor: {floor_mean:.2f}.\n"
+        f"\n{len(seeds)} seed{'s' if len(seeds) > 1 else ''} per row; with at least {MIN_SEEDS_FOR_VERDICT} seeds "
+        "a technique is said to help or hurt when its mean moves by more than the larger of the two standard "
+        f"deviations. Real-vs-real floor: {floor_mean:.2f}.\n"
     )
+    if len(seeds) < MIN_SEEDS_FOR_VERDICT:
+        table += (
+            f"\n**Preliminary: {len(seeds)} seed{'s' if len(seeds) > 1 else ''} only.** The differences above are "
+            "single measurements; chapter 1 shows seeds of one setting differing by several FID points.\n"
+        )
     write_text(assets / "ablation.md", table)
     # 2. The combination at the report's budget against the report setup.
     full = _rows(["report setup", BETTER], cfgs, dirs, seeds, lambda name: cfgs[BETTER].epochs)
@@ -176,7 +186,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         [
             ("config", "configuration"),
             ("epochs", "epochs"),
-            ("final_fid", "final FID (mean ± std)"),
+            ("final_fid", "final FID" + (" (mean ± std)" if len(seeds) > 1 else "")),
             ("best_fid", "best FID"),
             ("times_floor", "× floor"),
             ("modes", "classes"),

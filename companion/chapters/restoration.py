@@ -3,10 +3,11 @@
 For every task and severity (Gaussian noise, inpainting masks, super-resolution, compressed
 sensing) on held-out MNIST test digits: the degraded input, the classical baselines (strengths
 tuned on a separate validation slice of the test set, digits 9900-9999), and the GAN prior.
-Writes into ``docs/assets/restoration/``: one grid per task family, ``results.md`` /
-``results.json`` and ``command.md``.
+Writes into ``docs/assets/restoration/``: one figure per cell (``cell_*.png``: six digits, rows
+degraded / best classical / GAN prior / clean), one table per task family (``results_*.md``), the
+PNG user path (``user_*.png``, ``user_path.md``), ``results.md`` / ``results.json`` and ``command.md``.
 
-    python -m companion.chapters.restoration --generator runs/gan_losses/full/nonsaturating/ckpt.pt
+    python -m companion.chapters.restoration --generator runs/gan_losses/full/nonsaturating/seed0/ckpt.pt
 """
 
 from __future__ import annotations

@@ -254,8 +254,9 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
             bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
             modes = [recs[-1]["modes"] for recs in per]
             row.update(
-                final_fid=f"{fm:.1f} ± {fs:.1f}",
-                best_fid=f"{bm:.1f} ± {bs:.1f}",
+                # One seed has no spread: print its value alone, not "± 0.0".
+                final_fid=f"{fm:.1f} ± {fs:.1f}" if len(seeds) > 1 else f"{fm:.1f}",
+                best_fid=f"{bm:.1f} ± {bs:.1f}" if len(seeds) > 1 else f"{bm:.1f}",
                 modes=f"{min(modes)}–{max(modes)}" if min(modes) != max(modes) else str(modes[0]),
                 final_fid_mean=fm,
                 final_fid_std=fs,
@@ -282,8 +283,8 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
         rows,
         [
             ("loss", "loss"),
-            ("final_fid", "final FID (mean ± std)"),
-            ("best_fid", "best FID (mean ± std)"),
+            ("final_fid", "final FID" + (" (mean ± std)" if len(seeds) > 1 else " (1 seed)")),
+            ("best_fid", "best FID" + (" (mean ± std)" if len(seeds) > 1 else " (1 seed)")),
             ("modes", "classes covered"),
             ("seconds_per_epoch", "s / epoch (median)"),
             ("precision", "precision"),
@@ -293,7 +294,8 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
         fm, fs = mean_std(floor)
         table += (
             f"\nReal-vs-real floor of the same features: FID {fm:.2f} ± {fs:.2f} ({len(floor)} disjoint sets of "
-            f"{cfg.fid_samples} training digits against the test-set reference). {len(seeds)} seeds per loss, "
+            f"{cfg.fid_samples} training digits against the test-set reference). "
+            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} per loss, "
             f"{cfg.epochs} epochs each.\n"
         )
     write_text(assets / "results.md", table)

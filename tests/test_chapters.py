@@ -271,4 +271,4 @@ def test_stabilisers_chapter(gan_losses_dry, tmp_path: Path) -> None:
     # One seed has no spread: no row may claim that a technique helps or hurts, and no "± 0.00".
     assert all(r["verdict"].startswith("no verdict") for r in res["ablation"][1:])
     table = (tmp_path / "a" / "ablation.md").read_text()
-    assert "Preliminary: 1 seed only" in table and "±" not in table
+    assert "Preliminary: 1 seed only" in table and "±" not in table and "effect" not in table

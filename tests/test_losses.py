@@ -154,3 +154,22 @@ def test_sigmoid_then_bceloss_clamps_and_kills_the_gradient() -> None:
     b = torch.tensor([-200.0], requires_grad=True)
     nonsaturating_generator_loss(b).backward()
     assert float(b.grad) == pytest.approx(-1.0)  # from logits: the full gradient
+
+
+#: What each registry name must compute for G, by hand, per sample (a = D's logit on a fake).
+REGISTRY_G = {
+    "minimax": lambda a: math.log(1 - sig(a)),
+    "nonsaturating": lambda a: -math.log(sig(a)),
+    "lsgan": lambda a: 0.5 * (a - 1) ** 2,
+    "hinge": lambda a: -a,
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY_G))
+def test_registry_names_run_their_own_generator_loss(name: str) -> None:
+    """`--loss minimax` must train with log(1 - D), not with a neighbour's loss: the registry is checked
+    by value on a batch of three, so a swapped entry fails."""
+    a = torch.tensor([-2.0, 0.5, 3.0], dtype=torch.float64)
+    want = sum(REGISTRY_G[name](v) for v in a.tolist()) / 3
+    assert math.isclose(float(get_loss(name).generator(a)), want, rel_tol=1e-12)
+    assert set(REGISTRY_G) == set(LOSSES)

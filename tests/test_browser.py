@@ -103,7 +103,13 @@ def _screenshot(driver, url: str, width: int, name: str, folder: Path) -> None:
     for scheme in ("default", "slate"):
         driver.set_window_size(width, 1000)
         driver.get(url)
-        driver.execute_script(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        # Switch with the header's palette toggle, as a reader does (setting the attribute by hand
+        # leaves some colours of the other scheme behind).
+        for _ in range(2):
+            if driver.execute_script("return document.body.getAttribute('data-md-color-scheme')") == scheme:
+                break
+            toggles = driver.find_elements("css selector", "label.md-header__button[for^='__palette']")
+            next(b for b in toggles if b.is_displayed()).click()
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(width, min(int(height), 12000))
         driver.save_screenshot(str(folder / f"{name or 'home'}_{width}_{scheme}.png".replace("/", "_")))

@@ -1,8 +1,8 @@
 """Summaries across seeds: a claim about training rests on several runs, with the spread shown.
 
 `band` reduces per-seed series (one value per epoch) to mean, min, max and standard deviation
-per epoch; `mean_std` does it for one number per seed; `leading_run` counts how many epochs a
-run spent in a state from its start (e.g. the minimax stall: D(G(z)) below 0.01).
+per epoch; `mean_std` does it for one number per seed (`mean_std_text` prints it); `leading_run`
+counts how many epochs a run spent in a state from its start (e.g. the minimax stall: D(G(z)) below 0.01).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-__all__ = ["band", "leading_run", "mean_std"]
+__all__ = ["band", "count", "leading_run", "mean_std", "mean_std_text"]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -60,3 +60,14 @@ def leading_run(values: Sequence[float], inside: Callable[[float], bool]) -> int
             break
         n += 1
     return n
+
+
+def mean_std_text(values: Sequence[float], digits: int = 1) -> str:
+    """``"mean ± std"`` of per-seed values, or the value alone for one seed (no spread to show, not "± 0")."""
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f}" if len(values) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``: a number with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

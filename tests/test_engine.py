@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from companion.aggregate import band, leading_run, mean_std
+from companion.aggregate import band, count, leading_run, mean_std, mean_std_text
 from companion.config import make_config
 from companion.data import make_synthetic
 from companion.errors import TrainingDiverged
@@ -146,6 +146,12 @@ def test_band_negative_controls() -> None:
     with pytest.raises(ValueError):
         band([])
     assert mean_std([4.0]) == (4.0, 0.0)
+
+
+def test_mean_std_text_shows_the_spread_only_where_there_is_one() -> None:
+    assert mean_std_text([1.0, 2.0, 3.0]) == "2.0 ± 1.0"  # sample std of 1, 2, 3 is 1
+    assert mean_std_text([18.4712], 2) == "18.47"  # one seed: no "± 0.00"
+    assert (count(1, "seed"), count(3, "seed")) == ("1 seed", "3 seeds")
 
 
 def test_leading_run_counts_only_from_the_start() -> None:

@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from companion.aggregate import band, leading_run, mean_std
+from companion.aggregate import band, count, leading_run, mean_std, mean_std_text
 from companion.artifacts import epoch_ticks, new_figure, save_epoch_figure, save_figure, save_gif, smooth, write_json
 from companion.chapters.common import DOCS, Chapter, cached, content_key, markdown_table, write_text
 from companion.config import TrainConfig, make_config
@@ -126,8 +126,12 @@ def ensure_run(cfg: TrainConfig, out: Path, args: argparse.Namespace, command: s
     return False
 
 
-def fid_floor_cached(cfg: TrainConfig, args: argparse.Namespace) -> list[float]:
-    """FID of 3 disjoint sets of real training digits against the test-set reference (cached under --runs)."""
+def fid_floor_cached(cfg: TrainConfig, args: argparse.Namespace, folder: Path | None = None) -> list[float]:
+    """FID of 3 disjoint sets of real training digits against the test-set reference.
+
+    Cached as ``<folder>/fid_floor.pt``; ``folder`` defaults to this chapter's runs of the preset
+    (``<--runs>/<preset>``, or ``dry``); another chapter passes that folder to share the floor.
+    """
     from companion.experiment import training_data
     from companion.metrics import FIDScorer, fid_floor, get_classifier
 
@@ -141,7 +145,8 @@ def fid_floor_cached(cfg: TrainConfig, args: argparse.Namespace) -> list[float]:
         repeats = 3 if not args.dry_run else 2
         return {"floor": fid_floor(scorer, training_data(cfg, args.data_dir).images, n, repeats)}
 
-    return cached(args.runs / ("dry" if args.dry_run else args.preset) / "fid_floor.pt", key, compute)["floor"]
+    folder = folder or args.runs / ("dry" if args.dry_run else args.preset)
+    return cached(folder / "fid_floor.pt", key, compute)["floor"]
 
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:
@@ -250,13 +255,12 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
         per = [epochs[(loss, s)] for s in seeds]
         row: dict[str, Any] = {"loss": loss, "seeds": len(seeds), "epochs": cfg.epochs}
         if has_fid:
-            fm, fs = mean_std([recs[-1]["fid"] for recs in per])
-            bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
+            finals, bests = [recs[-1]["fid"] for recs in per], [min(r["fid"] for r in recs) for recs in per]
+            (fm, fs), (bm, bs) = mean_std(finals), mean_std(bests)
             modes = [recs[-1]["modes"] for recs in per]
             row.update(
-                # One seed has no spread: print its value alone, not "± 0.0".
-                final_fid=f"{fm:.1f} ± {fs:.1f}" if len(seeds) > 1 else f"{fm:.1f}",
-                best_fid=f"{bm:.1f} ± {bs:.1f}" if len(seeds) > 1 else f"{bm:.1f}",
+                final_fid=mean_std_text(finals),
+                best_fid=mean_std_text(bests),
                 modes=f"{min(modes)}–{max(modes)}" if min(modes) != max(modes) else str(modes[0]),
                 final_fid_mean=fm,
                 final_fid_std=fs,
@@ -295,7 +299,7 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
         table += (
             f"\nReal-vs-real floor of the same features: FID {fm:.2f} ± {fs:.2f} ({len(floor)} disjoint sets of "
             f"{cfg.fid_samples} training digits against the test-set reference). "
-            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} per loss, "
+            f"{count(len(seeds), 'seed')} per loss, "
             f"{cfg.epochs} epochs each.\n"
         )
     write_text(assets / "results.md", table)

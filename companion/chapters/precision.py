@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from companion.aggregate import band, mean_std
+from companion.aggregate import band, mean_std, mean_std_text
 from companion.artifacts import new_figure, save_figure, write_json
 from companion.chapters import gan_losses
 from companion.chapters.common import Chapter, markdown_table, write_text
@@ -92,21 +92,21 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         x = list(range(1, len(b["mean"]) + 1))
         ax.plot(x, b["mean"], color=COLORS[p], label=f"{p} (mean of {len(seeds)})")
         ax.fill_between(x, b["min"], b["max"], color=COLORS[p], alpha=0.2, lw=0)
-        fm, fs = mean_std([recs[-1]["fid"] for recs in per])
-        bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
+        finals, bests = [recs[-1]["fid"] for recs in per], [min(r["fid"] for r in recs) for recs in per]
+        fm, fs = mean_std(finals)
         # Medians over all epochs of all seeds: robust to an epoch slowed by another process.
         sec = statistics.median(r["seconds"] for recs in per for r in recs)
         ips = statistics.median(r["images_per_s"] for recs in per for r in recs)
         rows.append(
             {
                 "precision": p,
-                "final": f"{fm:.2f} ± {fs:.2f}",
-                "best": f"{bm:.2f} ± {bs:.2f}",
+                "final": mean_std_text(finals, 2),
+                "best": mean_std_text(bests, 2),
                 "final_mean": fm,
                 "final_std": fs,
                 "seconds_per_epoch": sec,
                 "images_per_s": ips,
-                "per_seed_final": [recs[-1]["fid"] for recs in per],
+                "per_seed_final": finals,
             }
         )
     ax.set(xlabel="epoch", ylabel="FID, classifier features", yscale="log", title="non-saturating loss: fp32 vs bf16")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from companion.aggregate import band, mean_std
+from companion.aggregate import band, count, mean_std, mean_std_text
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
 from companion.chapters import gan_losses
 from companion.chapters.common import Chapter, markdown_table, write_text
@@ -102,9 +102,9 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
                 gan_losses.ensure_run(cfg, out, args, command="python -m companion.chapters.stabilisers")
             dirs[(name, seed)] = out
     base = cfgs["report setup"]
-    # The floor of chapter 1's full preset (same data, features and sample count): reuse its cache.
-    floor_args = argparse.Namespace(**{**vars(args), "preset": "full", "runs": args.chapter_runs})
-    floor = gan_losses.fid_floor_cached(base, floor_args) if base.fid_samples else []
+    # The floor of chapter 1's full preset (same data, features and sample count): share its cache.
+    shared = args.chapter_runs / ("dry" if args.dry_run else "full")
+    floor = gan_losses.fid_floor_cached(base, args, shared) if base.fid_samples else []
     return {"cfgs": cfgs, "dirs": dirs, "floor": floor, "seeds": list(range(args.seeds))}
 
 
@@ -113,16 +113,15 @@ def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
     for name in names:
         n = epochs_of(name)
         per = [RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[:n] for s in seeds]
-        final = [recs[-1]["fid"] for recs in per]
+        final, best = [recs[-1]["fid"] for recs in per], [min(r["fid"] for r in recs) for recs in per]
         fm, fs = mean_std(final)
-        bm, bs = mean_std([min(r["fid"] for r in recs) for recs in per])
         modes = [recs[-1]["modes"] for recs in per]
         rows.append(
             {
                 "config": name,
                 "epochs": n,
-                "final_fid": f"{fm:.2f} ± {fs:.2f}" if len(seeds) > 1 else f"{fm:.2f}",
-                "best_fid": f"{bm:.2f} ± {bs:.2f}" if len(seeds) > 1 else f"{bm:.2f}",
+                "final_fid": mean_std_text(final, 2),
+                "best_fid": mean_std_text(best, 2),
                 "final_mean": fm,
                 "final_std": fs,
                 "per_seed": final,
@@ -151,7 +150,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         if r is rows[0]:
             r["verdict"] = "—"
         elif len(seeds) < MIN_SEEDS_FOR_VERDICT:  # no spread to compare with: an anecdote, not an effect
-            r["verdict"] = f"no verdict ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+            r["verdict"] = f"no verdict ({count(len(seeds), 'seed')})"
         elif abs(r["delta"]) <= spread:
             r["verdict"] = "within the spread"
         else:
@@ -169,13 +168,13 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         bold={"final_mean": "min"},
     )
     table += (
-        f"\n{len(seeds)} seed{'s' if len(seeds) > 1 else ''} per row; with at least {MIN_SEEDS_FOR_VERDICT} seeds "
+        f"\n{count(len(seeds), 'seed')} per row; with at least {MIN_SEEDS_FOR_VERDICT} seeds "
         "a technique is said to help or hurt when its mean moves by more than the larger of the two standard "
         f"deviations. Real-vs-real floor: {floor_mean:.2f}.\n"
     )
     if len(seeds) < MIN_SEEDS_FOR_VERDICT:
         table += (
-            f"\n**Preliminary: {len(seeds)} seed{'s' if len(seeds) > 1 else ''} only.** The differences above are "
+            f"\n**Preliminary: {count(len(seeds), 'seed')} only.** The differences above are "
             "single measurements; chapter 1 shows seeds of one setting differing by several FID points.\n"
         )
     write_text(assets / "ablation.md", table)

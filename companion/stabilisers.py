@@ -9,8 +9,9 @@ r"""The stabilisers the field adopted after DCGAN, each a switch on the one trai
   pushes D's gradient to 0 on the data. Computed every ``r1_every`` steps and scaled by it (the
   "lazy" regularisation of StyleGAN2: the same expected penalty at a fraction of the cost).
 * **An exponential moving average of G's weights** (Yazıcı et al., 2019; Karras et al.):
-  $\bar\theta \leftarrow \beta \bar\theta + (1 - \beta)\theta$ after every step; samples and FID come
-  from $\bar\theta$. Buffers (BatchNorm statistics) are copied, not averaged.
+  $\bar\theta \leftarrow \beta_t \bar\theta + (1 - \beta_t)\theta$ after every step, with the warm-up
+  $\beta_t = \min(\beta, \frac{1 + t}{10 + t})$; samples and FID come from $\bar\theta$. Buffers
+  (BatchNorm statistics) are copied, not averaged.
 * **Two time-scale learning rates** (Heusel et al., 2017): D and G get their own Adam step
   (``--lr-d``), e.g. 4e-4 for D and 1e-4 for G.
 * **Hinge loss** (Lim & Ye, 2017; Miyato et al., 2018): in `companion.losses`.
@@ -61,21 +62,38 @@ def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
 
 
 class EMA:
-    """An exponential moving average of a module's parameters (buffers copied).
+    r"""An exponential moving average of a module's parameters (buffers copied), with a warm-up.
+
+    After the generator's $t$-th step ($t = 0, 1, \dots$):
+
+    $$\bar\theta \leftarrow \beta_t\,\bar\theta + (1 - \beta_t)\,\theta, \qquad
+    \beta_t = \min\Big(\beta, \frac{1 + t}{10 + t}\Big).$$
+
+    Why the warm-up: a plain average started from G's random initialisation keeps the weight
+    $\beta^{t}$ on it, still 15% after 1,872 steps (4 MNIST epochs) at $\beta = 0.999$, and its samples
+    are blurred by it. With the warm-up (TensorFlow's ``ExponentialMovingAverage(num_updates=t)``; the
+    "EMA ramp-up" of Karras et al.'s StyleGAN code in spirit) the early average follows G closely and
+    the full $\beta$ applies from $t \approx 9{,}000$ on.
 
     Args:
         module: The model whose weights are averaged.
-        decay: $\\beta$ in $\\bar\\theta \\leftarrow \\beta\\bar\\theta + (1 - \\beta)\\theta$, in [0, 1).
+        decay: $\beta$, in [0, 1).
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
 
+    def decay_at(self, step: int) -> float:
+        """$\beta_t$ for the update after step ``step`` (0-based)."""
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
+    def update(self, module: nn.Module, step: int) -> None:
+        """Average in ``module``'s weights after its ``step``-th update (0-based; the trainer's step count)."""
+        beta = self.decay_at(step)
         for avg, p in zip(self.module.parameters(), module.parameters()):
-            avg.lerp_(p.detach(), 1 - self.decay)  # avg + (1 - decay) (p - avg)
+            avg.lerp_(p.detach(), 1 - beta)  # avg + (1 - beta) (p - avg)
         for avg, b in zip(self.module.buffers(), module.buffers()):
             avg.copy_(b)
 

@@ -247,7 +247,7 @@ class GANTrainer:
         norm = grad_norm(self.G.parameters())
         self.opt_g.step()
         if self.ema is not None:
-            self.ema.update(self.G)
+            self.ema.update(self.G, self._step - 1)  # _step already counts this step
         with torch.no_grad():
             stats_row.copy_(
                 torch.stack(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 from torch import nn
 
 from companion.checkpoint import GAN_FORMAT, load_checkpoint
-from companion.config import PRESETS, make_config
+from companion.config import PRESETS, TrainConfig, make_config
 from companion.experiment import load_generator, run_training
 from companion.losses import hinge_discriminator_loss, hinge_generator_loss
 from companion.stabilisers import EMA, apply_spectral_norm, r1_penalty
@@ -70,7 +69,8 @@ def test_r1_penalty_is_differentiable_in_d() -> None:
     assert torch.allclose(lin.weight.grad, lin.weight.detach())  # d/dw (1/2 |w|^2) = w
 
 
-def test_ema_against_a_hand_update() -> None:
+@pytest.mark.parametrize("step", [0, 5, 50_000])
+def test_ema_against_a_hand_update(step: int) -> None:
     m = nn.BatchNorm1d(1)
     with torch.no_grad():
         m.weight.fill_(1.0)
@@ -78,11 +78,20 @@ def test_ema_against_a_hand_update() -> None:
     with torch.no_grad():
         m.weight.fill_(3.0)
         m.running_mean.fill_(7.0)
-    ema.update(m)
-    assert float(ema.module.weight) == pytest.approx(0.9 * 1 + 0.1 * 3)
-    ema.update(m)
-    assert float(ema.module.weight) == pytest.approx(0.9 * 1.2 + 0.1 * 3)
+    beta = min(0.9, (1 + step) / (10 + step))  # 0.1, 0.4 (warm-up), 0.9
+    ema.update(m, step)
+    assert float(ema.module.weight) == pytest.approx(beta * 1 + (1 - beta) * 3)
+    w = float(ema.module.weight)
+    ema.update(m, step + 1)
+    beta = min(0.9, (2 + step) / (11 + step))
+    assert float(ema.module.weight) == pytest.approx(beta * w + (1 - beta) * 3)
     assert float(ema.module.running_mean) == 7.0  # buffers are copied, not averaged
+
+
+def test_ema_warm_up_values() -> None:
+    ema = EMA(nn.Linear(1, 1), decay=0.999)
+    assert [ema.decay_at(t) for t in (0, 1, 90)] == pytest.approx([0.1, 2 / 11, 0.91])
+    assert ema.decay_at(8991) == pytest.approx(0.999) and ema.decay_at(10**6) == 0.999
 
 
 def tiny(**kw):
@@ -136,7 +145,8 @@ def test_sampling_uses_the_moving_average(tmp_path: Path) -> None:
 def test_better_preset_combines_switches() -> None:
     cfg = make_config("better")
     assert cfg.epochs == 20 and set(PRESETS["better"]) <= set(cfg.__dataclass_fields__)
-    assert math.isclose(cfg.lr_d, PRESETS["better"]["lr_d"])
+    assert all(getattr(cfg, k) == v for k, v in PRESETS["better"].items())
+    assert cfg.loss != TrainConfig().loss and cfg.ema > 0  # not the report's setup
 
 
 @pytest.mark.parametrize("bad,match", [({"ema": 1.0}, "ema must lie"), ({"r1_gamma": -1.0}, "r1_gamma must be >= 0")])

@@ -272,3 +272,50 @@ def test_stabilisers_chapter(gan_losses_dry, tmp_path: Path) -> None:
     assert all(r["verdict"].startswith("no verdict") for r in res["ablation"][1:])
     table = (tmp_path / "a" / "ablation.md").read_text()
     assert "Preliminary: 1 seed only" in table and "±" not in table and "effect" not in table
+
+
+def _prior_results(root: Path, psnr_shift: float, n: int = 4) -> dict[str, Path]:
+    """Tiny results.json files in the shape chapters 2 and 3 write (values chosen by hand)."""
+    inv = {"n_images": n, "methods": [{"method": "hybrid", "psnr": 20.0 + psnr_shift, "accuracy": 0.5},
+                                      {"method": "encoder", "psnr": 15.0, "accuracy": 0.25}]}  # fmt: skip
+    rest = {"n_images": n, "rows": [
+        {"task": "SR 2x", "method": "degraded input", "psnr": 10.0, "accuracy": 0.0},
+        {"task": "SR 2x", "method": "bicubic", "psnr": 19.0, "accuracy": 0.75},
+        {"task": "SR 2x", "method": "GAN prior", "psnr": 18.0 + psnr_shift, "accuracy": 1.0},
+    ]}  # fmt: skip
+    out = {}
+    for name, data in (("inversion", inv), ("restoration", rest)):
+        (root / name).mkdir(parents=True)
+        (root / name / "results.json").write_text(json.dumps(data))
+        out[name] = root / name
+    return out
+
+
+def test_prior_table_pairs_methods_and_tasks(tmp_path: Path) -> None:
+    from companion.chapters.stabilisers import prior_table
+
+    report, better = _prior_results(tmp_path / "r", 0.0), _prior_results(tmp_path / "b", 2.5)
+    text = prior_table(report, better)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| method")}  # fmt: skip
+    assert rows["hybrid"][:3] == ["20", "22.5", "2.5"] and rows["encoder"][2] == "0"
+    # Restoration: only the GAN prior row, with the task's best classical method for scale (not the input).
+    assert rows["SR 2x"][:3] == ["18", "20.5", "2.5"] and rows["SR 2x"][-1] == "19 (bicubic)"
+    assert "degraded" not in text
+
+
+def test_prior_table_refuses_what_it_cannot_compare(tmp_path: Path) -> None:
+    from companion.chapters.stabilisers import prior_table
+
+    report = _prior_results(tmp_path / "r", 0.0)
+    assert prior_table(report, {"inversion": tmp_path / "x", "restoration": tmp_path / "y"}).startswith("Not computed")
+    assert prior_table(report, _prior_results(tmp_path / "b", 1.0, n=5)).startswith("Not comparable")
+
+
+def test_paired_ema_text_subtracts_raw_from_ema_seed_by_seed() -> None:
+    from companion.chapters.stabilisers import paired_ema_text
+
+    text = paired_ema_text({"config": "c", "per_seed": [10.0, 12.0, 14.0], "raw_per_seed": [11.0, 12.0, 16.0]})
+    # Differences -1, 0, -2: mean -1, sample std 1 (a pooled or swapped difference would read otherwise).
+    assert "per seed: -1.00, +0.00, -2.00" in text and "by -1.00 ± 1.00" in text
+    assert "scores 13.00 ± 2.65" in text  # the raw generator's own mean ± std

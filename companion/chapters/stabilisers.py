@@ -1,13 +1,14 @@
 """Chapter 4: how far a 28x28 GAN can go. The stabilisers the field adopted, measured one at a time.
 
 Starts from the report's setup (chapter 1's non-saturating DCGAN) and adds one technique at a
-time, each a switch on the same trainer, for ``--ablation-epochs`` epochs (default 10; chapter 1's
-runs give the baseline's first 10 epochs exactly, the learning rate being constant) over several
-seeds; then trains the combination (``--preset better``) for the report's full 20 epochs and
-compares it with the report's setup at 20 epochs and with the real-vs-real floor of the same FID
-features. Writes into ``docs/assets/stabilisers/``.
+time, each a switch on the same trainer, for ``--ablation-epochs`` epochs (default 4: the ablation's
+CPU budget; chapter 1's runs give the baseline's first epochs exactly, the learning rate being
+constant) over ``--seeds`` seeds (default 3); then trains the combination (``--preset better``) for
+the report's full 20 epochs and compares it with the report's setup at 20 epochs and with the
+real-vs-real floor of the same FID features. Writes into ``docs/assets/stabilisers/``, including
+``prior.md``: chapters 2 and 3 with each generator, when their results exist (see ``PRIOR_COMMANDS``).
 
-    python -m companion.chapters.stabilisers --seeds 3
+    python -m companion.chapters.stabilisers
 
 Runs live in ``runs/stabilisers/<config>/seed<k>``; finished runs are reused, stopped ones resumed.
 """
@@ -29,7 +30,7 @@ from companion.chapters.common import Chapter, markdown_table, write_text
 from companion.config import PRESETS, TrainConfig
 from companion.runlog import RunLog
 
-__all__ = ["ABLATION", "CHAPTER", "main"]
+__all__ = ["ABLATION", "CHAPTER", "PRIOR_COMMANDS", "main", "paired_ema_text", "prior_table"]
 
 # --8<-- [start:ablation]
 #: One technique at a time on top of the report's setup (non-saturating loss, the report's pair).
@@ -50,7 +51,14 @@ MIN_SEEDS_FOR_VERDICT = 3
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--ablation-epochs", type=int, default=10)
+    p.add_argument("--ablation-epochs", type=int, default=4)
+    p.add_argument(
+        "--prior",
+        type=Path,
+        default=Path("docs") / "assets" / "stabilisers" / "prior",
+        help="where chapters 2 and 3 wrote their results with the combination's generator "
+        "(inversion/ and restoration/; see the page for the commands)",
+    )
     p.add_argument(
         "--chapter-runs",
         type=Path,
@@ -108,6 +116,77 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     return {"cfgs": cfgs, "dirs": dirs, "floor": floor, "seeds": list(range(args.seeds))}
 
 
+#: Chapters 2 and 3 with the combination's generator (seed 0), beside their own runs with the report's.
+PRIOR_COMMANDS = (
+    "python -m companion.chapters.inversion --generator {g} --runs runs/stabilisers/prior/inversion "
+    "--assets docs/assets/stabilisers/prior/inversion",
+    "python -m companion.chapters.restoration --generator {g} --runs runs/stabilisers/prior/restoration "
+    "--assets docs/assets/stabilisers/prior/restoration",
+)
+
+
+def prior_table(report: dict[str, Path], better: dict[str, Path]) -> str:
+    """Chapters 2 and 3's results with the report's generator and with the combination's, side by side.
+
+    Args:
+        report: ``{"inversion": dir, "restoration": dir}``, the asset folders holding each chapter's
+            ``results.json`` made with the report's generator.
+        better: The same with the combination's generator.
+
+    Returns:
+        Markdown: one table for inversion (per method) and one for restoration (the GAN prior per
+        task, with the best classical baseline of the task for scale), or a line saying what to run.
+    """
+    import json
+
+    files = {(who, ch): d[ch] / "results.json" for who, d in (("report", report), ("better", better))
+             for ch in ("inversion", "restoration")}  # fmt: skip
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        return f"Not computed yet: missing {', '.join(missing)}.\n"
+    res = {k: json.loads(f.read_text()) for k, f in files.items()}
+    for ch in ("inversion", "restoration"):
+        if res[("report", ch)]["n_images"] != res[("better", ch)]["n_images"]:
+            return f"Not comparable: the two {ch} runs used different numbers of digits.\n"
+    inv = {who: {m["method"]: m for m in res[(who, "inversion")]["methods"]} for who in ("report", "better")}
+    rows = []
+    for name, a in inv["report"].items():
+        b = inv["better"].get(name)
+        if b is not None:
+            rows.append({"method": name, "psnr_r": a["psnr"], "psnr_b": b["psnr"], "d": b["psnr"] - a["psnr"],
+                         "acc_r": a["accuracy"], "acc_b": b["accuracy"]})  # fmt: skip
+    t1 = markdown_table(
+        rows,
+        [("method", "inversion"), ("psnr_r", "PSNR dB, report's G"), ("psnr_b", "PSNR dB, better G"),
+         ("d", "Δ dB"), ("acc_r", "accuracy, report's G"), ("acc_b", "accuracy, better G")],
+    )  # fmt: skip
+    rest = {
+        who: {(r["task"], r["method"]): r for r in res[(who, "restoration")]["rows"]} for who in ("report", "better")
+    }
+    rows = []
+    for (task, method), a in rest["report"].items():
+        b = rest["better"].get((task, method))
+        if method != "GAN prior" or b is None:
+            continue
+        classical = [r for (t, m), r in rest["report"].items() if t == task and m not in ("GAN prior", "degraded input")
+                     and not m.startswith("GAN prior")]  # fmt: skip
+        best = max(classical, key=lambda r: r["psnr"])
+        rows.append({"task": task, "psnr_r": a["psnr"], "psnr_b": b["psnr"], "d": b["psnr"] - a["psnr"],
+                     "acc_r": a["accuracy"], "acc_b": b["accuracy"],
+                     "classical": f"{best['psnr']:.3g} ({best['method']})"})  # fmt: skip
+    t2 = markdown_table(
+        rows,
+        [("task", "restoration, GAN prior"), ("psnr_r", "PSNR dB, report's G"), ("psnr_b", "PSNR dB, better G"),
+         ("d", "Δ dB"), ("acc_r", "accuracy, report's G"), ("acc_b", "accuracy, better G"),
+         ("classical", "best classical, dB")],
+    )  # fmt: skip
+    n = res[("report", "inversion")]["n_images"], res[("report", "restoration")]["n_images"]
+    return (
+        f"{t1}\nHeld-out test digits: {n[0]} (inversion), {n[1]} (restoration); accuracy: the book's classifier "
+        "recognises the input's digit in the result.\n\n" + t2
+    )
+
+
 def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
     rows = []
     for name in names:
@@ -127,13 +206,25 @@ def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
                 "per_seed": final,
                 "modes": f"{min(modes)}–{max(modes)}" if min(modes) != max(modes) else str(modes[0]),
                 "seconds_per_epoch": statistics.median(r["seconds"] for recs in per for r in recs),
-                "fid_raw": (
-                    mean_std([recs[-1]["fid_raw"] for recs in per])[0] if all("fid_raw" in recs[-1] for recs in per)
-                    else None
+                # With an EMA, the same runs' raw generator: a paired measurement of what the average adds.
+                "raw_per_seed": (
+                    [recs[-1]["fid_raw"] for recs in per] if all("fid_raw" in recs[-1] for recs in per) else None
                 ),
             }
         )  # fmt: skip
     return rows
+
+
+def paired_ema_text(row: dict[str, Any]) -> str:
+    """One sentence: a row's FID with its EMA against the same runs' raw generator, seed by seed."""
+    ema, raw = row["per_seed"], row["raw_per_seed"]
+    diffs = [e - r for e, r in zip(ema, raw)]
+    per = ", ".join(f"{d:+.2f}" for d in diffs)
+    return (
+        f"*{row['config']}*: without the average, the same runs' generator scores {mean_std_text(raw, 2)}; "
+        f"the average changes FID by {mean_std_text(diffs, 2)} (per seed: {per}), a paired measurement "
+        "(same training, same latents), free of the seed-to-seed spread.\n"
+    )
 
 
 def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -172,6 +263,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         "a technique is said to help or hurt when its mean moves by more than the larger of the two standard "
         f"deviations. Real-vs-real floor: {floor_mean:.2f}.\n"
     )
+    table += "".join("\n" + paired_ema_text(r) for r in rows if r["raw_per_seed"] is not None)
     if len(seeds) < MIN_SEEDS_FOR_VERDICT:
         table += (
             f"\n**Preliminary: {count(len(seeds), 'seed')} only.** The differences above are "
@@ -197,7 +289,21 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         f"\nBoth after {cfgs[BETTER].epochs} epochs. Real-vs-real floor of the same features: {floor_mean:.2f} "
         "(the target: at most 3 × the floor).\n"
     )
+    t2 += "".join("\n" + paired_ema_text(r) for r in full if r["raw_per_seed"] is not None)
     write_text(assets / "better.md", t2)
+    # 2b. Does a better prior restore better? Chapters 2 and 3 with each generator.
+    docs_assets = Path("docs") / "assets"
+    g = run_dir(args, BETTER, seeds[0]) / "ckpt.pt"
+    write_text(
+        assets / "prior.md",
+        prior_table(
+            {"inversion": docs_assets / "inversion", "restoration": docs_assets / "restoration"},
+            {"inversion": args.prior / "inversion", "restoration": args.prior / "restoration"},
+        )
+        + "\nThe better generator's results come from\n\n```bash\n"
+        + "\n".join(c.format(g=g) for c in PRIOR_COMMANDS)
+        + "\n```\n\n(the report's from chapters 2 and 3 as committed), this table from this chapter's command.\n",
+    )
     # 3. FID per epoch for every configuration.
     fig, axes = new_figure(2, 1, 5.2, 3.8)
     import matplotlib

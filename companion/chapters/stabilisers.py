@@ -26,7 +26,7 @@ import numpy as np
 from companion.aggregate import band, count, mean_std, mean_std_text
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
 from companion.chapters import gan_losses
-from companion.chapters.common import Chapter, markdown_table, write_text
+from companion.chapters.common import REPO_ROOT, Chapter, markdown_table, write_text
 from companion.config import PRESETS, TrainConfig
 from companion.runlog import RunLog
 
@@ -55,7 +55,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prior",
         type=Path,
-        default=Path("docs") / "assets" / "stabilisers" / "prior",
+        default=REPO_ROOT / "docs" / "assets" / "stabilisers" / "prior",
         help="where chapters 2 and 3 wrote their results with the combination's generator "
         "(inversion/ and restoration/; see the page for the commands)",
     )
@@ -187,11 +187,11 @@ def prior_table(report: dict[str, Path], better: dict[str, Path]) -> str:
     )
 
 
-def _rows(names, cfgs, dirs, seeds, epochs_of) -> list[dict[str, Any]]:
+def _rows(names, logs, seeds, epochs_of) -> list[dict[str, Any]]:
     rows = []
     for name in names:
         n = epochs_of(name)
-        per = [RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[:n] for s in seeds]
+        per = [logs[(name, s)][:n] for s in seeds]
         final, best = [recs[-1]["fid"] for recs in per], [min(r["fid"] for r in recs) for recs in per]
         fm, fs = mean_std(final)
         modes = [recs[-1]["modes"] for recs in per]
@@ -229,11 +229,12 @@ def paired_ema_text(row: dict[str, Any]) -> str:
 
 def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     cfgs, dirs, seeds, floor = res["cfgs"], res["dirs"], res["seeds"], res["floor"]
+    logs = {key: RunLog(d / "metrics.jsonl").read("epoch") for key, d in dirs.items()}  # each file read once
     assets = args.assets
     n_ab = cfgs["+ hinge loss"].epochs  # the ablation's budget
     floor_mean = mean_std(floor)[0] if floor else float("nan")
     # 1. The ablation at equal budget.
-    rows = _rows(list(ABLATION), cfgs, dirs, seeds, lambda name: n_ab)
+    rows = _rows(list(ABLATION), logs, seeds, lambda name: n_ab)
     base_mean, base_std = rows[0]["final_mean"], rows[0]["final_std"]
     for r in rows:
         r["delta"] = r["final_mean"] - base_mean
@@ -271,7 +272,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         )
     write_text(assets / "ablation.md", table)
     # 2. The combination at the report's budget against the report setup.
-    full = _rows(["report setup", BETTER], cfgs, dirs, seeds, lambda name: cfgs[BETTER].epochs)
+    full = _rows(["report setup", BETTER], logs, seeds, lambda name: cfgs[BETTER].epochs)
     for r in full:
         r["times_floor"] = r["final_mean"] / floor_mean if floor else None
     t2 = markdown_table(
@@ -292,11 +293,13 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     t2 += "".join("\n" + paired_ema_text(r) for r in full if r["raw_per_seed"] is not None)
     write_text(assets / "better.md", t2)
     # 2b. Does a better prior restore better? Chapters 2 and 3 with each generator.
-    docs_assets = Path("docs") / "assets"
+    docs_assets = REPO_ROOT / "docs" / "assets"
     g = run_dir(args, BETTER, seeds[0]) / "ckpt.pt"
     write_text(
         assets / "prior.md",
-        prior_table(
+        "Not computed in a dry run (it compares the book's chapters 2 and 3).\n"
+        if args.dry_run
+        else prior_table(
             {"inversion": docs_assets / "inversion", "restoration": docs_assets / "restoration"},
             {"inversion": args.prior / "inversion", "restoration": args.prior / "restoration"},
         )
@@ -311,7 +314,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     colours = matplotlib.colormaps["tab10"]
     for i, name in enumerate([*ABLATION, BETTER]):
         n = cfgs[name].epochs if name == BETTER else n_ab
-        per = [[r["fid"] for r in RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[:n]] for s in seeds]
+        per = [[r["fid"] for r in logs[(name, s)][:n]] for s in seeds]
         b = band(per)
         # The report setup is the baseline of both panels: its first epochs on the left, all 20 on the right.
         ax = axes[0][1] if name == BETTER else axes[0][0]
@@ -320,8 +323,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         ax.plot(x, b["mean"], color=colour, label=name, lw=1.4)
         ax.fill_between(x, b["min"], b["max"], color=colour, alpha=0.15, lw=0)
         if name == "report setup":  # also on the right panel, at the full budget
-            per = [[r["fid"] for r in RunLog(dirs[(name, s)] / "metrics.jsonl").read("epoch")[: cfgs[BETTER].epochs]]
-                   for s in seeds]  # fmt: skip
+            per = [[r["fid"] for r in logs[(name, s)][: cfgs[BETTER].epochs]] for s in seeds]
             b = band(per)
             x = list(range(1, len(b["mean"]) + 1))
             axes[0][1].plot(x, b["mean"], color=colours(i), label=name, lw=1.4)
@@ -355,8 +357,8 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     )
     print(table + "\n" + t2)
     settings = {"seeds": len(seeds), "ablation_epochs": n_ab, "better": PRESETS["better"]}
-    own = [d for (name, _), d in dirs.items() if name != "report setup"]
-    minutes = sum(r["seconds"] for d in own for r in RunLog(d / "metrics.jsonl").read("epoch")) / 60
+    own = [key for key in dirs if key[0] != "report setup"]
+    minutes = sum(r["seconds"] for key in own for r in logs[key]) / 60
     return settings, (
         f"Training time of this chapter's {len(own)} runs: {minutes:.0f} min (the report setup's runs are "
         "chapter 1's, their first epochs for the ablation)."

@@ -84,8 +84,9 @@ class EMA:
         self.decay = decay
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
 
+    # --8<-- [start:ema]
     def decay_at(self, step: int) -> float:
-        """$\beta_t$ for the update after step ``step`` (0-based)."""
+        r"""$\beta_t$ for the update after step ``step`` (0-based)."""
         return min(self.decay, (1 + step) / (10 + step))
 
     @torch.no_grad()
@@ -96,6 +97,8 @@ class EMA:
             avg.lerp_(p.detach(), 1 - beta)  # avg + (1 - beta) (p - avg)
         for avg, b in zip(self.module.buffers(), module.buffers()):
             avg.copy_(b)
+
+    # --8<-- [end:ema]
 
     def state_dict(self) -> dict[str, Tensor]:
         return self.module.state_dict()

@@ -144,6 +144,51 @@ def _affine_no_abs(x, a, b):
     return -0.5 * z**2 - 0.5 * math.log(2 * math.pi) - torch.log(torch.tensor(a, dtype=torch.float64))
 
 
+def _hinge_sign(real, fake):
+    return F.relu(1 + real).mean() + F.relu(1 + fake).mean(), -fake.mean()  # the real term's sign
+
+
+def _hinge_sum(real, fake):
+    return F.relu(1 - real).sum() + F.relu(1 + fake).sum(), -fake.sum()
+
+
+def _hinge_g_with_margin(real, fake):
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean(), F.relu(1 - fake).mean()  # G's loss hinged too
+
+
+def _sn_unnormalised_v(weight, u, iters=1):
+    for _ in range(iters):
+        v = weight.T @ u  # not normalised: sigma comes out scaled by |W^T u|
+        u = weight @ v
+        u = u / u.norm()
+    return u @ weight @ v, u
+
+
+def _ema_no_warmup(average, params, step, decay):
+    with torch.no_grad():
+        for a, p in zip(average, params):
+            a.mul_(decay).add_(p, alpha=1 - decay)
+
+
+def _ema_swapped(average, params, step, decay):
+    beta = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for a, p in zip(average, params):
+            a.mul_(1 - beta).add_(p, alpha=beta)
+
+
+def _r1_no_graph(discriminator, real):
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x).sum(), x)  # no create_graph: D's weights get nothing
+    return 0.5 * grad.square().flatten(1).sum(1).mean()
+
+
+def _r1_pixel_mean(discriminator, real):
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+    return 0.5 * grad.square().mean()
+
+
 #: Plausible wrong answers: (chapter, exercise number, what, replacements for the solution's functions).
 WRONG = [
     ("gan_losses", 1, ".sum() for .mean()", {"d_loss_bce": lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum()}),
@@ -171,6 +216,20 @@ WRONG = [
         "the quotient as written",
         {"gradient_ratio": lambda a: torch.sigmoid(a) / (1 - torch.sigmoid(a))},
     ),
+    ("stabilisers", 1, "the real term's sign", {"hinge_losses": _hinge_sign}),
+    ("stabilisers", 1, ".sum() for .mean()", {"hinge_losses": _hinge_sum}),
+    ("stabilisers", 1, "G's loss with a margin", {"hinge_losses": _hinge_g_with_margin}),
+    (
+        "stabilisers",
+        2,
+        "the Frobenius norm",
+        {"spectral_norm_estimate": lambda w, u, iters=1: (w.norm(), u / u.norm())},
+    ),
+    ("stabilisers", 2, "v not normalised", {"spectral_norm_estimate": _sn_unnormalised_v}),
+    ("stabilisers", 3, "no warm-up", {"ema_update": _ema_no_warmup}),
+    ("stabilisers", 3, "beta and 1 - beta swapped", {"ema_update": _ema_swapped}),
+    ("stabilisers", 4, "no create_graph", {"r1_penalty": _r1_no_graph}),
+    ("stabilisers", 4, "mean over the pixels", {"r1_penalty": _r1_pixel_mean}),
     ("minimax", 1, "swapped axes", {"pure_values": _pure_values_swapped}),
     ("minimax", 2, "no 0 log 0 guard", {"gan_value": _value_no_guard}),
     ("minimax", 2, "D* with p_g on top", {"optimal_d": _optimal_d_swapped}),

@@ -319,3 +319,20 @@ def test_paired_ema_text_subtracts_raw_from_ema_seed_by_seed() -> None:
     # Differences -1, 0, -2: mean -1, sample std 1 (a pooled or swapped difference would read otherwise).
     assert "per seed: -1.00, +0.00, -2.00" in text and "by -1.00 ± 1.00" in text
     assert "scores 13.00 ± 2.65" in text  # the raw generator's own mean ± std
+
+
+def test_precision_chapter(gan_losses_dry, tmp_path: Path) -> None:
+    """The precision study on synthetic data: both precisions, chapter 1's runs reused where they match."""
+    from companion.chapters import precision
+
+    _, runs = gan_losses_dry
+    argv = ["--dry-run", "--assets", str(tmp_path / "a"), "--runs", str(tmp_path / "r"), "--chapter-runs", str(runs)]
+    assert precision.main([*argv, "--seeds", "1", "--no-progress", "--device", "cpu"]) == 0
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert [r["precision"] for r in res["rows"]] == ["fp32", "bf16"]
+    assert all(len(r["per_seed_final"]) == 1 for r in res["rows"])
+    command = (tmp_path / "a" / "command.md").read_text()
+    # Its own runs' training time is stated even though this invocation may only redraw.
+    assert "Training time of this study's" in command
+    assert precision.main([*argv, "--seeds", "1", "--no-progress", "--device", "cpu"]) == 0  # a redraw
+    assert "Training time of this study's" in (tmp_path / "a" / "command.md").read_text()

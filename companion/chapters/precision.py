@@ -141,8 +141,12 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         args.assets / "results.json",
     )
     print(table)
-    reused = sorted(str(d) for d in dirs.values() if str(args.chapter_runs) in str(d))
-    note = f"Reused chapter 1 runs: {len(reused)}." if reused else ""
+    own = [k for k, d in dirs.items() if str(args.chapter_runs) not in str(d)]
+    minutes = sum(r["seconds"] for k in own for r in epochs[k]) / 60
+    # The training time comes from the runs' own logs, so a redraw (seconds) still states it.
+    note = f"Training time of this study's {len(own)} runs: {minutes:.0f} min."
+    if len(own) < len(dirs):
+        note += f" Reused chapter 1 runs: {len(dirs) - len(own)}."
     return {"loss": "nonsaturating", "epochs": cfg.epochs, "seeds": len(seeds), "fid_samples": cfg.fid_samples}, note
 
 

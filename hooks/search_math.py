@@ -70,9 +70,7 @@ def plain_math(tex: str) -> str:
 
 # The last form is single-dollar math, as notebook outputs (IPython Markdown) carry it: only spans
 # with a backslash, ^ or _ count, so a price such as "$5 and $6" is left alone.
-MATH = re.compile(
-    r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$|(?<!\$)\$(?!\$)([^$\n]*?[\\^_][^$\n]*?)\$", re.S
-)
+MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$|(?<!\$)\$(?!\$)([^$\n]*?[\\^_][^$\n]*?)\$", re.S)
 
 
 def on_post_build(config, **kwargs) -> None:

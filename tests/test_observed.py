@@ -17,6 +17,11 @@ from companion.experiment import run_training
 FAST = ["--steps", "30", "--restarts", "2", "--device", "cpu", "--seed", "0"]
 
 
+def _restore(gan: Path, task: str) -> list[str]:
+    """The head of every restore command line here: the generator and the task."""
+    return ["restore", "--generator", str(gan), "--task", task]
+
+
 @pytest.fixture(scope="module")
 def gan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("obs") / "gan"
@@ -72,11 +77,7 @@ def test_round_trip_npy_equals_the_clean_path_exactly(
     assert (
         main(
             [
-                "restore",
-                "--generator",
-                str(gan),
-                "--task",
-                task,
+                *_restore(gan, task),
                 "--clean",
                 str(clean),
                 *TASKS[task],
@@ -90,11 +91,7 @@ def test_round_trip_npy_equals_the_clean_path_exactly(
     assert (
         main(
             [
-                "restore",
-                "--generator",
-                str(gan),
-                "--task",
-                task,
+                *_restore(gan, task),
                 *_observed_args(task, deg, "npy"),
                 "--out",
                 str(tmp_path / "b.npy"),
@@ -115,11 +112,7 @@ def test_round_trip_through_png_files(gan: Path, clean: Path, tmp_path: Path, ca
     assert (
         main(
             [
-                "restore",
-                "--generator",
-                str(gan),
-                "--task",
-                task,
+                *_restore(gan, task),
                 "--clean",
                 str(clean),
                 *TASKS[task],
@@ -131,7 +124,7 @@ def test_round_trip_through_png_files(gan: Path, clean: Path, tmp_path: Path, ca
         == 0
     )
     out = tmp_path / "restored"
-    argv = ["restore", "--generator", str(gan), "--task", task, *_observed_args(task, deg, "png"), "--out", str(out)]
+    argv = [*_restore(gan, task), *_observed_args(task, deg, "png"), "--out", str(out)]
     assert main([*argv, "--compare", str(tmp_path / "cmp.png"), *FAST]) == 0
     names = sorted(p.name for p in (deg / "observed").iterdir())
     assert sorted(p.name for p in out.iterdir()) == names
@@ -164,11 +157,7 @@ def test_denoise_estimates_sigma_when_not_given(gan: Path, clean: Path, tmp_path
     capsys.readouterr()
     rc, out, _ = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "denoise",
+        *_restore(gan, "denoise"),
         "--observed",
         str(deg / "observed.npy"),
         "--out",
@@ -190,11 +179,7 @@ def test_superres_factor_is_inferred_and_colour_is_converted(gan: Path, tmp_path
         Image.fromarray(np.random.default_rng(i).integers(0, 255, (7, 7, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     rc, out, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "superres",
+        *_restore(gan, "superres"),
         "--observed",
         str(folder),
         "--out",
@@ -211,11 +196,7 @@ def test_larger_images_are_cropped_and_resized(gan: Path, tmp_path: Path, capsys
     np.save(tmp_path / "big.npy", x)
     rc, out, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "denoise",
+        *_restore(gan, "denoise"),
         "--observed",
         str(tmp_path / "big.npy"),
         "--sigma",
@@ -249,11 +230,7 @@ def test_mask_of_the_wrong_shape(gan: Path, observed: Path, tmp_path: Path, caps
     np.save(tmp_path / "m.npy", np.ones((20, 20), np.float32))
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "inpaint",
+        *_restore(gan, "inpaint"),
         "--observed",
         str(observed / "observed"),
         "--mask",
@@ -268,11 +245,7 @@ def test_mask_count_must_match(gan: Path, observed: Path, tmp_path: Path, capsys
     np.save(tmp_path / "m.npy", np.ones((3, 28, 28), np.float32))
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "inpaint",
+        *_restore(gan, "inpaint"),
         "--observed",
         str(observed / "observed"),
         "--mask",
@@ -287,11 +260,7 @@ def test_mask_folder_named_differently(gan: Path, observed: Path, tmp_path: Path
     (observed / "masks" / "0000.png").rename(observed / "masks" / "zzz.png")
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "inpaint",
+        *_restore(gan, "inpaint"),
         "--observed",
         str(observed / "observed"),
         "--mask",
@@ -305,11 +274,7 @@ def test_mask_folder_named_differently(gan: Path, observed: Path, tmp_path: Path
 def test_negative_sigma(gan: Path, clean: Path, tmp_path: Path, capsys) -> None:
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "denoise",
+        *_restore(gan, "denoise"),
         "--observed",
         str(clean),
         "--sigma",
@@ -324,11 +289,7 @@ def test_png_that_is_not_an_image(gan: Path, observed: Path, tmp_path: Path, cap
     (observed / "observed" / "0001.png").write_bytes(b"not a png at all")
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "inpaint",
+        *_restore(gan, "inpaint"),
         "--observed",
         str(observed / "observed"),
         "--mask",
@@ -353,11 +314,7 @@ def test_output_folder_equal_to_input_is_refused(gan: Path, observed: Path, caps
     before = sorted((observed / "observed").iterdir())
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "inpaint",
+        *_restore(gan, "inpaint"),
         "--observed",
         str(observed / "observed"),
         "--mask",
@@ -372,11 +329,7 @@ def test_output_folder_equal_to_input_is_refused(gan: Path, observed: Path, caps
 def test_cs_without_matrix_and_matrix_with_clean(gan: Path, clean: Path, tmp_path: Path, capsys) -> None:
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "cs",
+        *_restore(gan, "cs"),
         "--observed",
         str(clean),
         "--out",
@@ -385,11 +338,7 @@ def test_cs_without_matrix_and_matrix_with_clean(gan: Path, clean: Path, tmp_pat
     _one_line(rc, err, "needs --matrix")
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "cs",
+        *_restore(gan, "cs"),
         "--clean",
         str(clean),
         "--matrix",
@@ -405,11 +354,7 @@ def test_measurements_that_do_not_fit_the_matrix(gan: Path, tmp_path: Path, caps
     np.save(tmp_path / "A.npy", np.zeros((60, 784), np.float32))
     rc, _, err = run_cli(
         capsys,
-        "restore",
-        "--generator",
-        str(gan),
-        "--task",
-        "cs",
+        *_restore(gan, "cs"),
         "--observed",
         str(tmp_path / "y.npy"),
         "--matrix",

@@ -265,13 +265,16 @@ def test_stabilisers_chapter(gan_losses_dry, tmp_path: Path) -> None:
     for name in ("ablation.md", "better.md", "fid.png", "samples.png", "results.json", "command.md"):
         assert (tmp_path / "a" / name).is_file(), name
     res = json.loads((tmp_path / "a" / "results.json").read_text())
-    assert [r["config"] for r in res["ablation"]] == list(stabilisers.ABLATION)
+    assert [r["config"] for r in res["ablation"]] == [*stabilisers.ABLATION, stabilisers.BETTER]
     assert res["ablation"][0]["verdict"] == "—" and res["better"][1]["config"].startswith("better")
     assert res["configs"]["+ hinge loss"]["loss"] == "hinge"
     # One seed has no spread: no row may claim that a technique helps or hurts, and no "± 0.00".
     assert all(r["verdict"].startswith("no verdict") for r in res["ablation"][1:])
     table = (tmp_path / "a" / "ablation.md").read_text()
     assert "Preliminary: 1 seed only" in table and "±" not in table and "effect" not in table
+    best = min(res["ablation"], key=lambda r: r["final_mean"])["config"]
+    bold = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "**" in line]
+    assert bold == [best]  # the lowest FID, and only it, in bold
 
 
 def _prior_results(root: Path, psnr_shift: float, n: int = 4) -> dict[str, Path]:

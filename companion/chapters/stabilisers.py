@@ -313,6 +313,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     # 3. FID per epoch for every configuration.
     fig, axes = new_figure(2, 1, 5.2, 3.8)
     import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
     colours = matplotlib.colormaps["tab10"]
     for i, name in enumerate([*ABLATION, BETTER]):
@@ -336,8 +337,10 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
             ax.axhline(floor_mean, color="#7f7f7f", ls="--", lw=1, label="real vs real (floor)")
         ax.set(xlabel="epoch", ylabel="FID, classifier features", yscale="log", title=title)
         ax.grid(alpha=0.3, which="both")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.legend(fontsize=7)
-    axes[0][0].legend(fontsize=7, ncol=1)
+    # Above the floor line, where the short runs leave room (bottom right).
+    axes[0][0].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.07))
     save_figure(fig, assets / "fid.png")
     # 4. Samples: the report setup and the combination, side by side (seed 0, last epoch, same latents).
     fig, axes = new_figure(2, 1, 3.6, 3.9)

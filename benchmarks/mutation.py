@@ -32,13 +32,15 @@ GUARDS = {
     "companion/theory/saturation.py": ["tests/test_theory_saturation.py"],
     "companion/theory/minimax.py": ["tests/test_theory_minimax.py"],
     "companion/theory/flows.py": ["tests/test_theory_flows.py"],
+    "companion/stabilisers.py": ["tests/test_stabilisers.py"],
 }
 
-L, S, M, F = (
+L, S, M, F, ST = (
     "companion/losses.py",
     "companion/theory/saturation.py",
     "companion/theory/minimax.py",
     "companion/theory/flows.py",
+    "companion/stabilisers.py",
 )
 
 #: (file, text to replace (must occur exactly once), replacement, what the bug is)
@@ -143,6 +145,29 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "training maximises the NLL"),
     (F, "logdet = float(torch.diagonal(m).abs().log().sum())", "logdet = float(torch.diagonal(m).log().sum())",
      "log of the signed diagonal"),
+    # --- hinge loss and the stabilisers (chapter 4) -------------------------------------------------------
+    (L, "return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()",
+     "return F.relu(1 + real_logits).mean() + F.relu(1 + fake_logits).mean()", "hinge D: sign of the real term"),
+    (L, "return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()",
+     "return F.relu(1 - real_logits).mean() + F.relu(1 - fake_logits).mean()", "hinge D: sign of the fake term"),
+    (L, "return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()",
+     "return F.relu(1 - real_logits).sum() + F.relu(1 + fake_logits).mean()", "hinge D: sum for mean"),
+    (L, "return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()",
+     "return F.relu(-real_logits).mean() + F.relu(fake_logits).mean()", "hinge D: margin dropped"),
+    (L, "    return -fake_logits.mean()", "    return fake_logits.mean()", "hinge G: sign"),
+    (L, "    return -fake_logits.mean()", "    return F.relu(1 - fake_logits).mean()", "hinge G: hinged too"),
+    (ST, "return min(self.decay, (1 + step) / (10 + step))", "return self.decay", "EMA: no warm-up"),
+    (ST, "return min(self.decay, (1 + step) / (10 + step))", "return min(self.decay, step / (10 + step))",
+     "EMA: warm-up off by one"),
+    (ST, "avg.lerp_(p.detach(), 1 - beta)", "avg.lerp_(p.detach(), beta)", "EMA: beta and 1 - beta swapped"),
+    (ST, "return 0.5 * grad.float().square().flatten(1).sum(1).mean()", "return 0.5 * grad.float().square().mean()",
+     "R1: mean over pixels for the squared norm"),
+    (ST, "return 0.5 * grad.float().square().flatten(1).sum(1).mean()",
+     "return grad.float().square().flatten(1).sum(1).mean()", "R1: the factor 1/2 dropped"),
+    (ST, "(grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)",
+     "(grad,) = torch.autograd.grad(out.sum(), x, create_graph=False)", "R1: not differentiable in D"),
+    (ST, "if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):",
+     "if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d)):", "spectral norm skips linear layers"),
 ]  # fmt: skip
 
 #: Mutants that cannot change any result, with the reason (none at present).

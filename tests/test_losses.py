@@ -12,6 +12,8 @@ from companion.losses import (
     LOSSES,
     bce_discriminator_loss,
     get_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     minimax_generator_loss,
@@ -173,3 +175,13 @@ def test_registry_names_run_their_own_generator_loss(name: str) -> None:
     want = sum(REGISTRY_G[name](v) for v in a.tolist()) / 3
     assert math.isclose(float(get_loss(name).generator(a)), want, rel_tol=1e-12)
     assert set(REGISTRY_G) == set(LOSSES)
+
+
+def test_hinge_losses_by_hand_on_a_batch_of_three() -> None:
+    real, fake = _t([2.0, 0.5, -1.0]), _t([-3.0, 0.2, -0.5])
+    # max(0, 1 - r): 0, 0.5, 2  -> mean 2.5/3 ; max(0, 1 + f): 0, 1.2, 0.5 -> mean 1.7/3
+    assert float(hinge_discriminator_loss(real, fake)) == pytest.approx(2.5 / 3 + 1.7 / 3, rel=1e-12)
+    assert float(hinge_generator_loss(fake)) == pytest.approx(3.3 / 3, rel=1e-12)
+    a = fake.clone().requires_grad_(True)
+    hinge_generator_loss(a).backward()
+    assert torch.allclose(a.grad, torch.full_like(a, -1 / 3))  # never saturates

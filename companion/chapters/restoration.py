@@ -40,7 +40,7 @@ from companion.inversion import InversionConfig
 from companion.metrics import psnr, ssim
 from companion.restoration import TASKS, Mask, make_task, restore
 
-__all__ = ["CHAPTER", "FAMILIES", "GAN_PRIOR", "main"]
+__all__ = ["CHAPTER", "FAMILIES", "GAN_PRIOR", "is_classical", "main"]
 
 #: The GAN-prior solver's settings (chapter 2's optimiser): the full budget for the two cells the
 #: course asks about, a third of it elsewhere so that the whole table fits in CPU minutes.
@@ -83,6 +83,11 @@ def _scores(name: str, img: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,
     with torch.no_grad():
         acc = float((clf(img).argmax(1) == labels).float().mean())
     return {"method": name, "psnr": float(psnr(img, x).mean()), "ssim": float(ssim(img, x).mean()), "accuracy": acc}
+
+
+def is_classical(method: str) -> bool:
+    """Whether a results row is a classical baseline (not the input, not a GAN-prior row)."""
+    return not method.startswith(("GAN prior", "degraded input"))
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -170,7 +175,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
                 bcfg, secs = budgets[name]
                 row.update(seconds_per_image=secs / n, restarts=bcfg.restarts, steps=bcfg.steps)
             rows.append(row)
-        base = [r for r in rows if r["task"] == cell and not r["method"].startswith(("GAN prior", "degraded input"))]
+        base = [r for r in rows if r["task"] == cell and is_classical(r["method"])]
         best = max(base, key=lambda r: r["psnr"])
         mask = op.mask if isinstance(op, Mask) else None
         shown[cell] = {

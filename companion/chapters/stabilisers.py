@@ -139,6 +139,8 @@ def prior_table(report: dict[str, Path], better: dict[str, Path]) -> str:
     """
     import json
 
+    from companion.chapters.restoration import is_classical
+
     files = {(who, ch): d[ch] / "results.json" for who, d in (("report", report), ("better", better))
              for ch in ("inversion", "restoration")}  # fmt: skip
     missing = [str(f) for f in files.values() if not f.is_file()]
@@ -168,8 +170,7 @@ def prior_table(report: dict[str, Path], better: dict[str, Path]) -> str:
         b = rest["better"].get((task, method))
         if method != "GAN prior" or b is None:
             continue
-        classical = [r for (t, m), r in rest["report"].items() if t == task and m not in ("GAN prior", "degraded input")
-                     and not m.startswith("GAN prior")]  # fmt: skip
+        classical = [r for (t, m), r in rest["report"].items() if t == task and is_classical(m)]
         best = max(classical, key=lambda r: r["psnr"])
         rows.append({"task": task, "psnr_r": a["psnr"], "psnr_b": b["psnr"], "d": b["psnr"] - a["psnr"],
                      "acc_r": a["accuracy"], "acc_b": b["accuracy"],

@@ -1,4 +1,7 @@
-"""Mutation testing of the losses and the theory: plant plausible bugs one at a time, see the tests go red.
+"""Mutation testing: plant plausible bugs one at a time, see the tests go red.
+
+Covered: the losses, the theory, the stabilisers, the image convention and image files, the
+metrics (FID, classes covered, PSNR), the divergence guard, and what the commands write.
 
 Each mutant is a one-place edit a careful person could make by mistake (a sign, a ``.sum()`` for
 a ``.mean()``, a swapped axis, a dropped factor, a guard removed, the wrong triangle). For each,
@@ -8,11 +11,12 @@ the file is edited, the tests that guard it run (``pytest -x -q``), and the file
 * survived: the tests still pass; each survivor is either an equivalent mutant (explained in
   `EQUIVALENT`) or a missing test.
 
-Not part of CI (a few minutes): run it after touching ``companion/losses.py`` or
-``companion/theory/``. The last result goes into the note of the change.
+Not part of CI (tens of minutes for all): run it after touching a file in `GUARDS`, at least the
+mutants of that file (``--file``). The last result goes into the note of the change.
 
     python benchmarks/mutation.py            # all mutants
     python benchmarks/mutation.py --only 3   # one of them, by number
+    python benchmarks/mutation.py --file companion/pixels.py   # the mutants of one file
 """
 
 from __future__ import annotations
@@ -33,6 +37,17 @@ GUARDS = {
     "companion/theory/minimax.py": ["tests/test_theory_minimax.py"],
     "companion/theory/flows.py": ["tests/test_theory_flows.py"],
     "companion/stabilisers.py": ["tests/test_stabilisers.py"],
+    "companion/pixels.py": ["tests/test_pixels.py", "tests/test_commands.py"],
+    "companion/imageio.py": ["tests/test_pixels.py", "tests/test_commands.py"],
+    "companion/observed.py": ["tests/test_pixels.py", "tests/test_commands.py"],
+    "companion/metrics.py": ["tests/test_metrics.py"],
+    "companion/loop.py": ["tests/test_engine.py"],
+    "companion/experiment.py": ["tests/test_commands.py"],
+    "companion/train.py": ["tests/test_commands.py"],
+    "companion/cli/common.py": ["tests/test_commands.py"],
+    "companion/cli/gan.py": ["tests/test_commands.py", "tests/test_cli.py"],
+    "companion/cli/inversion.py": ["tests/test_commands.py"],
+    "companion/cli/restoration.py": ["tests/test_commands.py", "tests/test_cli.py"],
 }
 
 L, S, M, F, ST = (
@@ -41,6 +56,21 @@ L, S, M, F, ST = (
     "companion/theory/minimax.py",
     "companion/theory/flows.py",
     "companion/stabilisers.py",
+)
+PX, IO, OB, ME, LO = (
+    "companion/pixels.py",
+    "companion/imageio.py",
+    "companion/observed.py",
+    "companion/metrics.py",
+    "companion/loop.py",
+)
+EX, TR, CC, CG, CI, CR = (
+    "companion/experiment.py",
+    "companion/train.py",
+    "companion/cli/common.py",
+    "companion/cli/gan.py",
+    "companion/cli/inversion.py",
+    "companion/cli/restoration.py",
 )
 
 #: (file, text to replace (must occur exactly once), replacement, what the bug is)
@@ -168,6 +198,72 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "(grad,) = torch.autograd.grad(out.sum(), x, create_graph=False)", "R1: not differentiable in D"),
     (ST, "if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):",
      "if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d)):", "spectral norm skips linear layers"),
+    # --- the image convention and image files (issue 20) ----------------------------------------------------
+    (PX, "    if t.dtype == torch.uint8:\n        return t\n", "    t = t.float()\n",
+     "to_uint8 scales uint8 again (the sample bug: thresholded digits)"),
+    (PX, ".clamp(0, 1).mul_(255).round_()", ".clamp(0, 1).mul_(255)", "to_uint8 truncates instead of rounding"),
+    (PX, ".clamp(0, 1).mul_(255).round_()", ".mul_(255).round_()", "to_uint8 without the clamp (wraps around)"),
+    (PX, "return t.float().div_(255) if t.dtype == torch.uint8 else t.float()",
+     "return t.float().div_(256) if t.dtype == torch.uint8 else t.float()", "to_unit divides by 256"),
+    (PX, "return t.float().div_(255) if t.dtype == torch.uint8 else t.float()", "return t.float()",
+     "to_unit leaves uint8 unscaled"),
+    (IO, "arr = to_uint8(array).cpu().numpy() if as_images else array.detach().float().cpu().numpy()",
+     "arr = array.detach().float().cpu().numpy()", "write_npy stores images as floats"),
+    (IO, "return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)",
+     "return arr[None] if arr.ndim == 2 else arr.transpose(2, 1, 0)", "colour PNG read with H and W swapped"),
+    (OB, "pil = Image.fromarray(im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0))",
+     "pil = Image.fromarray(im[0].T.copy() if im.shape[0] == 1 else im.transpose(1, 2, 0))",
+     "PNG output transposed"),
+    (OB, 'written.append(write_npy(y, out / "observed.npy", as_images=False))',
+     'written.append(write_npy(y, out / "observed.npy"))', "degrade --format npy quantises the observation"),
+    # --- metrics --------------------------------------------------------------------------------------------
+    (ME, "return 10 * torch.log10(1 / mse)", "return 20 * torch.log10(1 / mse)", "PSNR: 20 log10 for 10 log10"),
+    (ME, "mse = (x.float() - y.float()).square().flatten(1).mean(1).clamp_min(1e-12)",
+     "mse = (x.float() - y.float()).square().flatten(1).sum(1).clamp_min(1e-12)", "PSNR: sum for mean"),
+    (ME, "mse = (x.float() - y.float()).square().flatten(1).mean(1).clamp_min(1e-12)",
+     "mse = (x.float() - y.float()).square().mean().expand(x.shape[0]).clamp_min(1e-12)",
+     "PSNR of the batch's MSE, not per image"),
+    (ME, '"modes": int((p >= COVERAGE_MIN_SHARE).sum()),', '"modes": int((p > COVERAGE_MIN_SHARE).sum()),',
+     "coverage: > for >= at the threshold"),
+    (ME, "kl = float((p[p > 0] * (p[p > 0] * num_classes).log()).sum())",
+     "kl = float((p[p > 0] * p[p > 0].log()).sum())", "class KL against 1 instead of uniform"),
+    (ME, "            x = to_unit(x)\n            if self.features",
+     "            x = x.float()\n            if self.features", "FID: uint8 images fed unscaled"),
+    (ME, "        return self.classifier.features(x.float())", "        return self.classifier(x.float())[:, :1]",
+     "FID on the wrong layer (a logit)"),
+    (ME, "        x = real[i * n : (i + 1) * n]", "        x = real[:n]", "FID floor: the same set every time"),
+    # --- the divergence guard -------------------------------------------------------------------------------
+    (LO, "(losses.abs() > self.max_abs).any(1)", "(losses.abs() > self.max_abs).all(1)",
+     "guard: every loss must blow up (a D certain of everything hides G's)"),
+    (LO, "return self._verdict(min(self.patience, max(1, math.ceil(steps / 2))))",
+     "return self._verdict(self.patience)", "guard: no end-of-epoch verdict for short runs"),
+    (LO, "        for name in self.finite:\n", "        for name in ():\n", "guard: gradient norm never checked"),
+    # --- what the commands write ----------------------------------------------------------------------------
+    (CG, "    write_npy(images, args.out)\n", "    write_npy(images.float(), args.out)\n",
+     "sample: uint8 handed on as floats (rescaled)"),
+    (CG, "    write_npy(images, args.out)\n", "    write_npy(images // 128 * 255, args.out)\n", "sample: thresholded"),
+    (CG, "    write_npy(images, args.out)\n", "    write_npy(images.transpose(2, 3), args.out)\n",
+     "sample: transposed"),
+    (CG, "images = generate(G, cfg.n, spec.latent_dim, cfg.seed, device=device)",
+     "images = generate(G, cfg.n, spec.latent_dim, cfg.seed + 1, device=device)", "sample: off by one seed"),
+    (CG, "G, spec, _ = load_generator(args.checkpoint, device)",
+     "G, spec, _ = load_generator(args.checkpoint, device, ema=False)", "sample: the raw G of an EMA run"),
+    (EX, "z = torch.randn(min(batch, n - start), latent_dim, generator=g).to(device)",
+     "z = torch.rand(min(batch, n - start), latent_dim, generator=g).to(device)", "generate: uniform latents"),
+    (TR, "images = to_uint8(self.sample_fixed()).numpy()",
+     "images = to_uint8(self.sample_fixed().transpose(2, 3)).numpy()", "fixed batch transposed"),
+    (CI, "    write_npy(recon, out)\n", "    write_npy(x, out)\n", "invert: writes its input"),
+    (CI, "    write_npy(z, z_out, as_images=False)\n", "    write_npy(z, z_out)\n", "invert: latents quantised"),
+    (CC, "f\"PSNR (mean of per-image values) {float(p.mean()):.2f} dB",
+     "f\"PSNR (mean of per-image values) {float(p.median()):.2f} dB", "the printed mean is the median"),
+    (CR, "    write_like(res.images, outs[0], names)\n", "    write_like(op.view(y), outs[0], names)\n",
+     "restore: writes the observation"),
+    (CR, "            write_like(op.view(y), outs[1], None)\n", "            write_like(res.images, outs[1], None)\n",
+     "restore --clean: degraded file from the restoration"),
+    (CR, "    y = op.degrade(x, seed=cfg.seed)\n    written",
+     "    y = op.degrade(x, seed=cfg.seed + 1)\n    written", "degrade: off by one seed"),
+    (CR, "        y = op.degrade(x, seed=cfg.seed)\n        names",
+     "        y = op.degrade(x, seed=cfg.seed + 1)\n        names", "restore --clean: off by one seed"),
 ]  # fmt: skip
 
 #: Mutants that cannot change any result, with the reason (none at present).
@@ -192,10 +288,13 @@ def run_tests(tests: list[str]) -> bool:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", type=int, nargs="*", help="mutant numbers (1-based)")
+    p.add_argument("--file", help="only the mutants of this file (a key of GUARDS)")
     p.add_argument("--json", type=Path, help="also write the report here")
     args = p.parse_args()
     chosen = args.only or list(range(1, len(MUTANTS) + 1))
-    for path in GUARDS:
+    if args.file:
+        chosen = [k for k in chosen if MUTANTS[k - 1][0] == args.file]
+    for path in sorted({MUTANTS[k - 1][0] for k in chosen}):
         if not run_tests(GUARDS[path]):
             print(f"the unmutated tests for {path} fail: fix them first")
             return 2

@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from companion.fsutil import atomic_write
+from companion.pixels import to_uint8, to_unit
 from companion.runlog import RunLog, read_jsonl
 
 __all__ = [
@@ -59,9 +60,9 @@ def image_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float
     from torchvision.utils import make_grid
 
     t = torch.as_tensor(images).detach().cpu()
-    x = t.float() / 255 if t.dtype == torch.uint8 else t.float()
+    x = to_unit(t)
     grid = make_grid(x.clamp(0, 1), nrow=nrow, padding=padding, pad_value=pad_value)
-    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    arr = to_uint8(grid.permute(1, 2, 0)).numpy()
     return arr[:, :, 0] if x.shape[1] == 1 else arr
 
 

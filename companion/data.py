@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from companion.errors import DataError
+from companion.pixels import to_unit
 
 __all__ = [
     "DATASETS",
@@ -81,7 +82,7 @@ class ImageSet:
     def float_images(self, index: Tensor | slice | None = None) -> Tensor:
         """Images (or a subset) as float in [0, 1]."""
         x = self.images if index is None else self.images[index]
-        return x.float().div_(255)
+        return to_unit(x)
 
     def batches(
         self, batch_size: int, generator: torch.Generator, *, labels: bool = False, shard: tuple[int, int] = (0, 1)
@@ -102,7 +103,7 @@ class ImageSet:
         n = len(self) - len(self) % (batch_size * world)
         perm = torch.randperm(len(self), generator=generator)[:n].to(self.images.device, non_blocking=True)
         for idx in perm.view(-1, world, batch_size)[:, rank]:
-            x = self.images[idx].float().div_(255)
+            x = to_unit(self.images[idx])
             if labels:
                 if self.labels is None:
                     raise DataError(f"dataset '{self.name}' has no labels")

@@ -22,11 +22,12 @@ from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, requir
 from companion.config import TrainConfig
 from companion.data import ImageSet, load_dataset
 from companion.device import resolve_device, resolve_precision
-from companion.distributed import setup
+from companion.distributed import World, setup, teardown
 from companion.errors import CheckpointError, ConfigError
 from companion.loop import steps_per_epoch
 from companion.losses import get_loss
 from companion.models import ARCHS, ArchSpec, build_gan, build_generator
+from companion.pixels import to_uint8
 from companion.rundir import RUN_FORMAT, prepare_run_dir
 from companion.train import CKPT_KEYS, GANTrainer
 
@@ -112,6 +113,30 @@ def run_training(
         cfg, saved_meta = _resumed_config(out, cfg, explicit or set())
     device = resolve_device(cfg.device)
     world = setup(device.type)  # one process, or one of torchrun's
+    try:
+        summary = _train(cfg, out, world, device, saved_meta, data_dir, resume, overwrite, progress, fid_features,
+                         command)  # fmt: skip
+    finally:
+        teardown(world)  # the trainer and its DDP wrappers are gone now (see teardown: a SIGABRT otherwise)
+    if render and world.main:
+        render_run(out)
+    return summary
+
+
+def _train(
+    cfg: TrainConfig,
+    out: Path,
+    world: World,
+    device: torch.device,
+    saved_meta: dict[str, Any],
+    data_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    fid_features: str,
+    command: str | None,
+) -> dict[str, Any]:
+    """`run_training`'s body inside the process group: every object that holds the group dies with it."""
     if world.distributed and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
@@ -169,10 +194,7 @@ def run_training(
         progress=progress,
         world=world,
     )
-    summary = trainer.fit(resume=resume)
-    if render and world.main:
-        render_run(out)
-    return summary
+    return trainer.fit(resume=resume)
 
 
 def load_generator(
@@ -208,5 +230,5 @@ def generate(
     chunks = []
     for start in range(0, n, batch):
         z = torch.randn(min(batch, n - start), latent_dim, generator=g).to(device)
-        chunks.append((generator(z).float().clamp(0, 1) * 255).round().to(torch.uint8).cpu())
+        chunks.append(to_uint8(generator(z).float()).cpu())
     return torch.cat(chunks)

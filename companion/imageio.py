@@ -1,4 +1,4 @@
-"""Reading user images for inversion and restoration: a .npy array or a folder of PNGs."""
+"""User images in and out: a .npy array or a folder of PNGs, checked against what a generator makes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 from companion.errors import DataError
+from companion.pixels import to_uint8, to_unit
 
-__all__ = ["read_images", "read_npy", "read_png", "write_npy"]
+__all__ = ["check_images", "read_images", "read_npy", "read_png", "write_npy"]
 
 
 def read_images(path: str | Path) -> Tensor:
@@ -81,8 +82,9 @@ def write_npy(array: Tensor, path: str | Path, as_images: bool = True) -> Path:
     """Save an array as ``.npy``, atomically.
 
     Args:
-        array: Images (N, C, H, W) in [0, 1], stored as uint8 (the book's one exchange format), or
-            any tensor stored as float32 with ``as_images=False`` (latents).
+        array: Images (N, C, H, W), uint8 0..255 or float in [0, 1] (`companion.pixels`: the
+            dtype says which), stored as uint8 (the book's one exchange format); or any tensor
+            stored as float32 with ``as_images=False`` (latents, measurements).
         path: Output file ending in ``.npy``.
 
     Raises:
@@ -91,7 +93,33 @@ def write_npy(array: Tensor, path: str | Path, as_images: bool = True) -> Path:
     from companion.fsutil import atomic_write, check_output_file
 
     path = check_output_file(path, ".npy")
-    t = array.detach().float().cpu()
-    arr = (t.clamp(0, 1) * 255).round().to(torch.uint8).numpy() if as_images else t.numpy()
+    arr = to_uint8(array).cpu().numpy() if as_images else array.detach().float().cpu().numpy()
     atomic_write(path, lambda f: np.save(f, arr))
     return path
+
+
+def check_images(images: Tensor, shape: tuple[int, int, int], what: str = "images") -> Tensor:
+    """Validate and convert user images to float (N, C, H, W) in [0, 1] matching G's output shape.
+
+    Accepts uint8 (0..255) or float in [0, 1]; (N, H, W) is read as one channel.
+
+    Raises:
+        DataError: empty, wrong size or channels, or float values outside [0, 1].
+    """
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise DataError(f"{what} must be a non-empty (N, C, H, W) or (N, H, W) array, got shape {tuple(images.shape)}")
+    if tuple(images.shape[1:]) != tuple(shape):
+        raise DataError(f"{what} have shape {tuple(images.shape[1:])} per image but the generator makes {tuple(shape)}")
+    if images.dtype == torch.uint8:
+        return to_unit(images)
+    if not images.is_floating_point():
+        raise DataError(f"{what}: dtype {images.dtype} is neither uint8 (0..255) nor float in [0, 1]")
+    images = images.float()
+    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise DataError(
+            f"{what}: float values must lie in [0, 1] (found {float(images.min()):.3g} to "
+            f"{float(images.max()):.3g}); pass uint8 for 0..255"
+        )
+    return images

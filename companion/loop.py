@@ -33,16 +33,22 @@ __all__ = ["Guard", "run_epochs", "steps_per_epoch"]
 class Guard:
     """Stops a run whose numbers have left any sane range.
 
-    * a NaN or Inf in a watched column: at once;
-    * a finite blow-up: every watched value above ``max_abs`` in magnitude for ``patience``
-      consecutive steps (healthy GAN losses stay below ~50; 1e4 means the weights exploded);
+    * a NaN or Inf in a watched column (a loss) or a ``finite`` column (a gradient norm): at once;
+    * a finite blow-up: a watched value above ``max_abs`` in magnitude for ``patience``
+      consecutive steps (healthy GAN losses stay below ~50; 1e4 means the weights exploded; one
+      loss is enough: a D that is certain of everything has loss 0 while G's is astronomical);
     * a collapse: the ``spread`` column (the per-pixel standard deviation over a generated
       batch, averaged) below ``min_spread`` for ``patience`` consecutive steps: every sample
       is the same image to within a quarter of a grey level.
 
+    The finite conditions also end a run whose epochs are shorter than ``patience``: at the end
+    of an epoch (`end_of_epoch`) a condition that has held for the last half of the epoch's steps
+    or more stops it, so a short run cannot end "done" in a diverged or collapsed state.
+
     Args:
         watch: Names of the columns that are losses.
         spread: Name of the column holding the batch spread, or None.
+        finite: Names of further columns that must stay finite (e.g. a gradient norm).
         max_abs: Magnitude counted as blown up.
         min_spread: Spread counted as collapsed.
         patience: Consecutive steps before a finite condition stops the run.
@@ -50,6 +56,7 @@ class Guard:
 
     watch: Sequence[str]
     spread: str | None = None
+    finite: Sequence[str] = ()
     max_abs: float = 1e4
     min_spread: float = 1e-3
     patience: int = 200
@@ -58,21 +65,33 @@ class Guard:
 
     def check(self, rows: Tensor, fields: Sequence[str]) -> str | None:
         """Inspect consecutive step rows (host tensor (k, len(fields))); returns why to stop, or None."""
-        cols = [fields.index(name) for name in self.watch]
-        losses = rows[:, cols]
+        losses = rows[:, [fields.index(name) for name in self.watch]]
         if not bool(torch.isfinite(losses).all()):
             return "a loss became NaN or infinite"
+        for name in self.finite:
+            if not bool(torch.isfinite(rows[:, fields.index(name)]).all()):
+                return f"{name} became NaN or infinite"
         spread = rows[:, fields.index(self.spread)].tolist() if self.spread else [math.inf] * len(rows)
-        for over, s in zip((losses.abs() > self.max_abs).all(1).tolist(), spread):
+        for over, s in zip((losses.abs() > self.max_abs).any(1).tolist(), spread):
             self._over = self._over + 1 if over else 0
             self._flat = self._flat + 1 if s < self.min_spread else 0
-            if self._over >= self.patience:
-                return f"the losses stayed above {self.max_abs:g} in magnitude for {self.patience} steps"
-            if self._flat >= self.patience:
-                return (
-                    f"the samples collapsed: every generated image was the same (spread < {self.min_spread:g}) "
-                    f"for {self.patience} steps"
-                )
+            reason = self._verdict(self.patience)
+            if reason is not None:
+                return reason
+        return None
+
+    def end_of_epoch(self, steps: int) -> str | None:
+        """After an epoch of ``steps`` steps: why to stop a run that ended it diverged or collapsed, or None."""
+        return self._verdict(min(self.patience, max(1, math.ceil(steps / 2))))
+
+    def _verdict(self, patience: int) -> str | None:
+        if self._over >= patience:
+            return f"a loss stayed above {self.max_abs:g} in magnitude for {self._over} steps"
+        if self._flat >= patience:
+            return (
+                f"the samples collapsed: every generated image was the same (spread < {self.min_spread:g}) "
+                f"for {self._flat} steps"
+            )
         return None
 
 
@@ -153,18 +172,13 @@ def run_epochs(
                     chunk = (reduce(chunk) if reduce else chunk).cpu()  # the one host sync per log_every steps
                     reason = guard.check(chunk, fields)
                     if reason is not None:
-                        done = epoch - 1
-                        kept = (
-                            f"the last good checkpoint (epoch {done}) is kept in {checkpoint}"
-                            if checkpoint is not None and done > 0
-                            else "no epoch had finished, so there is no checkpoint"
-                        )
-                        raise TrainingDiverged(
-                            f"training diverged: {reason} at epoch {epoch}, step {i + 1}; {kept}; try a smaller --lr"
-                        )
+                        raise _diverged(reason, epoch, i + 1, checkpoint)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in zip(fields[:2], chunk[-1].tolist())})
                     bar.update(i + 1 - synced)
                     synced = i + 1
+            reason = guard.end_of_epoch(steps)  # before anything of this epoch is logged or saved
+            if reason is not None:
+                raise _diverged(reason, epoch, steps, checkpoint)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
@@ -195,6 +209,17 @@ def run_epochs(
             elif verbose:  # no bar, but a line per epoch still shows that long work moves
                 print(f"{desc} {epoch_line(record, fields)}".strip(), flush=True)
     return out
+
+
+def _diverged(reason: str, epoch: int, step: int, checkpoint: Path | None) -> TrainingDiverged:
+    """The one-line error of a stopped run; it names the checkpoint that is kept."""
+    done = epoch - 1
+    kept = (
+        f"the last good checkpoint (epoch {done}) is kept in {checkpoint}"
+        if checkpoint is not None and done > 0
+        else "no epoch had finished, so there is no checkpoint"
+    )
+    return TrainingDiverged(f"training diverged: {reason} at epoch {epoch}, step {step}; {kept}; try a smaller --lr")
 
 
 def epoch_line(record: dict[str, Any], fields: Sequence[str]) -> str:

@@ -31,6 +31,7 @@ from companion.checkpoint import CLASSIFIER_FORMAT, load_checkpoint, load_state,
 from companion.data import load_dataset
 from companion.errors import CompanionError, DataError
 from companion.models import DigitClassifier
+from companion.pixels import to_unit
 
 __all__ = [
     "COVERAGE_MIN_SHARE",
@@ -62,7 +63,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch: int = 1000
     model.eval()
     correct = 0
     for x, y in zip(images.split(batch), labels.split(batch)):
-        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        x = to_unit(x)
         correct += int((model(x).argmax(1) == y).sum())
     return correct / max(1, len(labels))
 
@@ -265,7 +266,7 @@ class FIDScorer:
     def _update(self, images: Tensor, real: bool) -> None:
         for x in images.split(self.batch):
             x = x.to(self.device)
-            x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+            x = to_unit(x)
             if self.features == "inception" and x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
             self.metric.update(x, real=real)
@@ -318,6 +319,6 @@ def fid_floor(scorer: FIDScorer, real: Tensor, n: int, repeats: int = 3) -> list
     out = []
     for i in range(repeats):
         x = real[i * n : (i + 1) * n]
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        x = to_unit(x)
         out.append(scorer.score_images(x)["fid"])
     return out

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from companion.chapters import TITLES
+from companion.book import TITLES
 
 __all__ = ["NOTEBOOKS", "SOURCES", "execute"]
 

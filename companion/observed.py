@@ -33,6 +33,7 @@ from torch import Tensor
 
 from companion.errors import ConfigError, DataError
 from companion.fsutil import atomic_write, check_output_dir
+from companion.pixels import to_uint8, to_unit
 from companion.restoration import AvgPoolDown, GaussianSensing, Identity, Mask, Operator, load_mask
 
 __all__ = [
@@ -89,7 +90,12 @@ def read_named(path: str | os.PathLike[str]) -> tuple[Tensor, list[str] | None]:
     x = x.unsqueeze(1) if x.ndim == 3 else x
     if x.ndim != 4 or x.shape[0] == 0:
         raise DataError(f"{path}: expected (N, C, H, W) or (N, H, W) images, got shape {tuple(x.shape)}")
-    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    if x.is_floating_point() and x.numel() and float(x.max()) > 1 and torch.equal(x, x.round()):
+        raise DataError(
+            f"{path} holds whole numbers up to {float(x.max()):g} as floats, a 0..255 image: "
+            "save it as uint8, or divide it by 255"
+        )
+    x = to_unit(x)
     if not torch.isfinite(x).all():
         raise DataError(f"{path} holds NaN or infinite values")
     return x, names
@@ -239,7 +245,7 @@ def write_like(images: Tensor, out: str | os.PathLike[str], names: list[str] | N
     from PIL import Image
 
     check_output_dir(out)
-    arr = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    arr = to_uint8(images).cpu().numpy()
     for name, im in zip(names, arr):
         pil = Image.fromarray(im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0))
         atomic_write(out / name, lambda f, pil=pil: pil.save(f, format="PNG"))

@@ -37,6 +37,7 @@ from companion.distributed import World, all_mean, wrap
 from companion.fsutil import atomic_write
 from companion.loop import Guard, run_epochs, steps_per_epoch
 from companion.losses import GANLoss
+from companion.pixels import to_uint8
 from companion.runlog import RunLog
 from companion.stabilisers import EMA, r1_penalty
 
@@ -137,7 +138,7 @@ class GANTrainer:
         self.run_dir, self.device, self.evaluate, self.progress = run_dir, device, evaluate, progress
         self.precision = precision
         self.meta = {**(meta or {}), "precision": precision}
-        self.guard = guard or Guard(watch=("d_loss", "g_loss"), spread="fake_spread")
+        self.guard = guard or Guard(watch=("d_loss", "g_loss"), spread="fake_spread", finite=("g_grad_norm",))
         self.ckpt_path = run_dir / "ckpt.pt"
         self.log = RunLog(run_dir / "metrics.jsonl")
         fused = device.type == "cuda"
@@ -282,7 +283,7 @@ class GANTrainer:
 
     def _end_epoch(self, epoch: int, rows: Tensor) -> dict[str, Any]:
         """The fixed batch as uint8 (drawn later by render_run), then the evaluation."""
-        images = (self.sample_fixed().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        images = to_uint8(self.sample_fixed()).numpy()
         path = self.run_dir / "fixed" / f"epoch_{epoch:03d}.npy"
 
         def write(f: io.BufferedWriter) -> None:

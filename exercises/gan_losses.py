@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion.pixels import to_uint8
+
 
 def d_loss_bce(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     r"""The discriminator's binary cross-entropy, from logits.

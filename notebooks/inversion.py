@@ -79,7 +79,8 @@ print("generator:", ckpt)
 
 # %%
 from companion.data import load_dataset
-from companion.inversion import EncoderConfig, InversionConfig, fit_latent, load_encoder, train_encoder
+from companion.encoder import EncoderConfig, load_encoder, train_encoder
+from companion.inversion import InversionConfig, fit_latent
 from companion.metrics import psnr
 from companion.rundir import prepare_run_dir
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,26 @@ TINY += ["--deterministic", "true", "--no-progress"]
 
 
 def torchrun(n: int, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
-    cmd += ["-m", "companion", "train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    """``torchrun --standalone`` of ``companion train``; on failure its stderr ends with every worker's full output.
+
+    torchrun's own error report names the failing rank but not what it printed; with
+    ``--redirects 3`` each worker's stdout and stderr go to files under ``--log-dir``, which are
+    appended here, so a crash (a SIGABRT, a traceback) names itself in the test's message.
+    """
+    with tempfile.TemporaryDirectory(prefix="torchrun-logs-") as logs:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
+        cmd += ["--redirects", "3", "--log-dir", logs, "-m", "companion", "train", *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+        if r.returncode != 0:
+            for f in sorted(Path(logs).rglob("*.log")):
+                r.stderr += f"\n--- {f.relative_to(logs)} ---\n{f.read_text(errors='replace')}"
+    return r
+
+
+def ok(r: subprocess.CompletedProcess) -> bool:
+    """Assert a torchrun succeeded, showing the workers' output when it did not."""
+    assert r.returncode == 0, f"torchrun exited with {r.returncode}\n{r.stderr}"
+    return True
 
 
 def single(*args: str) -> subprocess.CompletedProcess:
@@ -31,8 +49,7 @@ def single(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def run2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ddp") / "run"
-    r = torchrun(2, *TINY, "--epochs", "1", "--out", str(out))
-    assert r.returncode == 0, r.stderr[-2000:]
+    ok(torchrun(2, *TINY, "--epochs", "1", "--out", str(out)))
     return out
 
 
@@ -51,11 +68,35 @@ def test_fid_under_torchrun_is_scored_by_rank_0_without_a_deadlock(tmp_path: Pat
     """With FID on, only rank 0 scores; torchmetrics' default sync would wait for rank 1 forever."""
     out = tmp_path / "run"
     args = [a for a in TINY if a not in ("--fid-samples", "0")]
-    r = torchrun(2, *args, "--fid-samples", "256", "--epochs", "1", "--out", str(out))
-    assert r.returncode == 0, r.stderr[-2000:]
+    ok(torchrun(2, *args, "--fid-samples", "256", "--epochs", "1", "--out", str(out)))
     epochs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     fid = [e["fid"] for e in epochs if e["type"] == "epoch"]
     assert len(fid) == 1 and fid[0] > 0
+
+
+def test_a_failing_worker_names_its_error_in_the_report(tmp_path: Path) -> None:
+    """The helper's report holds what the workers printed (the SIGABRT once hid behind torchrun's summary)."""
+    r = torchrun(2, *TINY, "--epochs", "1", "--loss", "nope", "--out", str(tmp_path / "r"))
+    assert r.returncode != 0
+    assert r.stderr.count("unknown loss 'nope'") == 2  # one line from each rank's own log
+
+
+def test_training_under_torchrun_destroys_its_process_group(tmp_path: Path) -> None:
+    """run_training leaves no process group behind on any rank (see companion.distributed.teardown)."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys, torch.distributed as dist\n"
+        "from companion.config import make_config\n"
+        "from companion.experiment import run_training\n"
+        f"cfg = make_config(None, dataset='synthetic', epochs=1, batch_size=32, fid_samples=0, n_fixed=8, "
+        f"device='cpu')\n"
+        f"run_training(cfg, {str(tmp_path / 'run')!r}, progress=False, render=False)\n"
+        "print('initialized after training:', dist.is_initialized(), flush=True)\n"
+    )
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("initialized after training: False") == 2, r.stdout
 
 
 def test_checkpoint_of_a_distributed_run_samples_in_one_process(run2: Path, tmp_path: Path) -> None:
@@ -72,10 +113,9 @@ def test_checkpoint_of_a_distributed_run_samples_in_one_process(run2: Path, tmp_
 
 
 def test_resume_under_torchrun_is_exact_with_the_same_process_count(tmp_path: Path) -> None:
-    assert torchrun(2, *TINY, "--epochs", "2", "--out", str(tmp_path / "straight")).returncode == 0
-    assert torchrun(2, *TINY, "--epochs", "1", "--out", str(tmp_path / "split")).returncode == 0
-    r = torchrun(2, *TINY, "--epochs", "2", "--out", str(tmp_path / "split"), "--resume")
-    assert r.returncode == 0, r.stderr[-2000:]
+    ok(torchrun(2, *TINY, "--epochs", "2", "--out", str(tmp_path / "straight")))
+    ok(torchrun(2, *TINY, "--epochs", "1", "--out", str(tmp_path / "split")))
+    ok(torchrun(2, *TINY, "--epochs", "2", "--out", str(tmp_path / "split"), "--resume"))
     a = load_checkpoint(tmp_path / "straight" / "ckpt.pt", GAN_FORMAT)["generator"]
     b = load_checkpoint(tmp_path / "split" / "ckpt.pt", GAN_FORMAT)["generator"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -94,11 +134,12 @@ def test_a_distributed_run_resumes_in_one_process(run2: Path, tmp_path: Path) ->
 def test_ranks_see_disjoint_shards_of_one_permutation() -> None:
     from companion.data import ImageSet
 
-    ids = ImageSet(torch.arange(1000, dtype=torch.float32).view(1000, 1, 1, 1), None, "ids")  # image i holds i
+    # Image i holds the number i (as a float, which batches pass through unscaled: companion.pixels).
+    ids = ImageSet(torch.arange(1000, dtype=torch.float32).view(1000, 1, 1, 1), None, "ids")
     seen = []
     for rank in range(2):
         batches = ids.batches(64, torch.Generator().manual_seed(5), shard=(rank, 2))
-        seen.append(torch.cat([(b.flatten() * 255).round().long() for b in batches]))
+        seen.append(torch.cat([b.flatten().round().long() for b in batches]))
     a, b = set(seen[0].tolist()), set(seen[1].tolist())
     assert not a & b and len(a) == len(b) == 7 * 64  # 1000 // 128 = 7 steps each, disjoint
     full = torch.randperm(1000, generator=torch.Generator().manual_seed(5))[: 7 * 128].view(7, 2, 64)

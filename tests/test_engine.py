@@ -65,7 +65,10 @@ def test_guard_needs_consecutive_steps_and_all_watched_losses() -> None:
     assert g.check(rows(1e20, 1e20, 0.1, 9), FIELDS) is None
     assert g.check(rows(1.0, 1.0, 0.1, 1), FIELDS) is None  # one sane step resets the count
     assert g.check(rows(1e20, 1e20, 0.1, 9), FIELDS) is None
-    assert g.check(rows(1e20, 0.5, 0.1, 50), FIELDS) is None  # G's loss is sane: no blow-up
+    g = Guard(watch=("d_loss", "g_loss"), spread="spread", patience=10)
+    assert g.check(rows(0.5, 0.5, 0.1, 50), FIELDS) is None
+    # One exploded loss is enough (D certain of everything: its loss 0, G's astronomical).
+    assert "stayed above" in g.check(rows(0.0, 1e15, 0.1, 10), FIELDS)
 
 
 def test_guard_collapse() -> None:
@@ -74,6 +77,43 @@ def test_guard_collapse() -> None:
     assert "collapsed" in g.check(rows(1.0, 1.0, 5e-4, 1), FIELDS)
     g = Guard(watch=("d_loss", "g_loss"), spread="spread", patience=10)
     assert g.check(rows(1.0, 1.0, 2e-3, 100), FIELDS) is None
+
+
+def test_guard_stops_at_once_on_a_non_finite_extra_column() -> None:
+    fields = (*FIELDS, "g_grad_norm")
+    g = Guard(watch=("d_loss", "g_loss"), spread="spread", finite=("g_grad_norm",), patience=10)
+    ok = torch.tensor([[1.0, 1.0, 0.1, 3.0]])
+    assert g.check(ok, fields) is None
+    for bad in (float("inf"), float("nan")):
+        row = torch.tensor([[1.0, 1.0, 0.1, bad]])
+        assert g.check(row, fields) == "g_grad_norm became NaN or infinite"
+    # Without the column named, the same row passes (the extra check is what stops it).
+    assert Guard(watch=("d_loss", "g_loss"), spread="spread").check(row, fields) is None
+
+
+@pytest.mark.parametrize(
+    "steps,bad_tail,stops",
+    [
+        (8, 4, True),  # half of a short epoch, at its end: stop
+        (8, 3, False),  # less than half
+        (9, 5, True),  # ceil(9 / 2) = 5
+        (9, 4, False),
+        (1000, 199, False),  # long epochs: the patience caps it (200 steps stop inside the epoch)
+    ],
+)
+@pytest.mark.parametrize("kind", ["blowup", "collapse"])
+def test_guard_end_of_epoch_catches_runs_shorter_than_the_patience(
+    steps: int, bad_tail: int, stops: bool, kind: str
+) -> None:
+    g = Guard(watch=("d_loss", "g_loss"), spread="spread", patience=200)
+    good = rows(1.0, 1.0, 0.1, steps - bad_tail)
+    bad = rows(0.0, 1e15, 0.1, bad_tail) if kind == "blowup" else rows(1.0, 1.0, 1e-4, bad_tail)
+    assert g.check(torch.cat([good, bad]), FIELDS) is None  # never reaches the patience inside the epoch
+    reason = g.end_of_epoch(steps)
+    assert (reason is not None) == stops, reason
+    if stops:
+        assert ("stayed above" if kind == "blowup" else "collapsed") in reason
+        assert f"for {bad_tail} steps" in reason
 
 
 def _scaled(factor: float):

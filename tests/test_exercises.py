@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from companion.cli import main
 from companion.exercises import CHAPTERS, EXERCISES, check_chapter, load_module
-from companion.exercises.registry import stub_dir
+from companion.exercises.runner import stub_dir
 from companion.exercises.stubs import stub_source
 
 CODED = [e for e in EXERCISES if e.coded]

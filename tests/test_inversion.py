@@ -11,10 +11,11 @@ import torch
 from companion.cli import main
 from companion.config import make_config
 from companion.data import make_synthetic
+from companion.encoder import EncoderConfig, load_encoder, train_encoder
 from companion.errors import CheckpointError, DataError
 from companion.experiment import load_generator, run_training
-from companion.imageio import read_images
-from companion.inversion import EncoderConfig, InversionConfig, check_images, fit_latent, load_encoder, train_encoder
+from companion.imageio import check_images, read_images
+from companion.inversion import InversionConfig, fit_latent
 from companion.metrics import psnr
 
 

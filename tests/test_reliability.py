@@ -360,7 +360,7 @@ def test_object_dtype_mask_is_one_line(run: Path, tmp_path: Path, capsys, digits
 
 def test_printed_mean_psnr_is_the_mean_of_per_image_values() -> None:
     """One perfect and one poor reconstruction: the mean of per-image PSNRs, not the PSNR of the mean MSE."""
-    from companion.cli import _psnr_line
+    from companion.cli.common import psnr_line as _psnr_line
 
     x = torch.zeros(2, 1, 4, 4)
     recon = x.clone()

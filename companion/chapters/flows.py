@@ -61,7 +61,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def _generator(args: argparse.Namespace) -> tuple[torch.nn.Module, str, str]:
     """Chapter 1's trained non-saturating generator if present, else a random one (said so)."""
-    from companion.inversion import generator_fingerprint
+    from companion.encoder import generator_fingerprint
 
     ckpt = args.from_runs / "nonsaturating" / "seed0" / "ckpt.pt"
     if ckpt.is_file():

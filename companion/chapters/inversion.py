@@ -20,15 +20,9 @@ import torch
 
 from companion.artifacts import image_grid, new_figure, render_run, save_figure, write_json
 from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
+from companion.encoder import EncoderConfig, generator_fingerprint, load_encoder, train_encoder
 from companion.errors import CompanionError
-from companion.inversion import (
-    EncoderConfig,
-    InversionConfig,
-    fit_latent,
-    generator_fingerprint,
-    load_encoder,
-    train_encoder,
-)
+from companion.inversion import InversionConfig, fit_latent
 from companion.metrics import psnr, ssim
 
 __all__ = ["CHAPTER", "DEFAULT_GENERATOR", "METHODS", "ensure_encoder", "main"]

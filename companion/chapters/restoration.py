@@ -105,8 +105,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 def compute(args: argparse.Namespace) -> dict[str, Any]:
     from companion.data import load_dataset
     from companion.device import resolve_device
+    from companion.encoder import generator_fingerprint
     from companion.experiment import load_generator
-    from companion.inversion import generator_fingerprint
     from companion.metrics import get_classifier
 
     unknown = [t for t in args.tasks if t not in TASKS]

@@ -12,7 +12,8 @@ import ast
 import sys
 from pathlib import Path
 
-from companion.exercises.registry import CHAPTERS, stub_dir
+from companion.exercises.registry import CHAPTERS
+from companion.exercises.runner import stub_dir
 
 __all__ = ["stub_source"]
 

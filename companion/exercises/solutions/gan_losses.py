@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from companion.pixels import to_uint8
+
 
 # --8<-- [start:d_loss_bce]
 def d_loss_bce(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -107,7 +109,7 @@ def fixed_latent_grid(G: nn.Module, z: Tensor, nrow: int) -> np.ndarray:
         x = G(z)
     G.train(was_training)
     b, _, h, w = x.shape
-    img = (x.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0]
+    img = to_uint8(x)[:, 0]  # the book's quantisation: round(255 * clamp(x, 0, 1))
     return img.reshape(b // nrow, nrow, h, w).permute(0, 2, 1, 3).reshape(b // nrow * h, nrow * w).numpy()
 
 

@@ -240,6 +240,23 @@ def render_run(run_dir: str | os.PathLike[str]) -> list[Path]:
     kind = config.get("kind", "gan")
     log = RunLog(run / "metrics.jsonl")
     written: list[Path] = []
+    if kind == "flow":
+        recs = log.read("epoch")
+        if recs:
+            series = {"training (dequantised batches)": ([r["epoch"] for r in recs], [r["bpd"] for r in recs])}
+            held = [r for r in recs if "test_bpd" in r]
+            if held:
+                series["held-out images"] = ([r["epoch"] for r in held], [r["test_bpd"] for r in held])
+            written.append(
+                plot_curves(
+                    series,
+                    run / "losses.png",
+                    xlabel="epoch",
+                    ylabel="bits per dimension",
+                    title="flow training (epoch means)",
+                )
+            )
+        return written
     if kind == "encoder":
         recs = log.read("epoch")
         if recs:
@@ -265,11 +282,28 @@ def render_run(run_dir: str | os.PathLike[str]) -> list[Path]:
         grids = [run / "grids" / f"epoch_{e:03d}.png" for e, _ in frames]
         written.append(save_gif(grids, run / "progress.gif"))
         loss = config.get("config", {}).get("loss", "")
-        written.append(
-            save_epoch_figure(frames, run / "epochs.png", title=f"{loss}: the same 16 latents after each epoch")
+        title = (
+            "GLO: the first 16 training digits, reconstructed after each epoch"
+            if kind == "glo"
+            else f"{loss}: the same 16 latents after each epoch"
         )
+        written.append(save_epoch_figure(frames, run / "epochs.png", title=title))
     steps = log.read("step")
-    if steps:
+    if steps and kind == "glo":
+        written.append(
+            plot_curves(
+                {
+                    name: ([r["step"] for r in steps], smooth([r[key] for r in steps]))
+                    for key, name in (("l1", "L1"), ("lap1", "Laplacian pyramid L1"))
+                },
+                run / "losses.png",
+                xlabel="step",
+                ylabel="loss (moving average over 25 steps)",
+                title="GLO reconstruction losses",
+                logy=True,
+            )
+        )
+    elif steps:
         fig, axes = new_figure(1, 1, 6.0, 3.6)
         ax = axes[0, 0]
         x = [r["step"] for r in steps]

@@ -30,6 +30,7 @@ __all__ = [
     "CLASSIFIER_FORMAT",
     "ENCODER_FORMAT",
     "GAN_FORMAT",
+    "GLO_FORMAT",
     "content_digest",
     "load_checkpoint",
     "load_state",
@@ -40,6 +41,7 @@ __all__ = [
 GAN_FORMAT = "companion-gan/1"
 ENCODER_FORMAT = "companion-encoder/1"
 CLASSIFIER_FORMAT = "companion-classifier/1"
+GLO_FORMAT = "companion-glo/1"
 _DIGEST_KEY = "sha256"
 
 
@@ -79,12 +81,14 @@ def save_atomic(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
     atomic_write(path, lambda f: torch.save(stamped, f))
 
 
-def load_checkpoint(path: str | os.PathLike[str], expected_format: str, keys: Iterable[str] = ()) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike[str], expected_format: str | tuple[str, ...], keys: Iterable[str] = ()
+) -> dict[str, Any]:
     """Load and validate a checkpoint dictionary on the CPU.
 
     Args:
         path: The file.
-        expected_format: Its ``format`` tag, e.g. `GAN_FORMAT`.
+        expected_format: Its ``format`` tag, e.g. `GAN_FORMAT`, or a tuple of the tags accepted.
         keys: Entries the caller will read; a missing one is named in the error.
 
     Raises:
@@ -108,15 +112,16 @@ def load_checkpoint(path: str | os.PathLike[str], expected_format: str, keys: It
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a torch file): {first}") from None
     fmt = obj.get("format") if isinstance(obj, dict) else None
-    if fmt != expected_format:
-        raise CheckpointError(f"{path} is not a {expected_format} checkpoint (found format {fmt!r})")
+    accepted = (expected_format,) if isinstance(expected_format, str) else expected_format
+    if fmt not in accepted:
+        raise CheckpointError(f"{path} is not a {' or '.join(accepted)} checkpoint (found format {fmt!r})")
     if _DIGEST_KEY not in obj:
         raise CheckpointError(f"{path} has no integrity digest (written by an older version, or edited): refused")
     if obj[_DIGEST_KEY] != content_digest(obj):
         raise CheckpointError(f"{path} fails its integrity check: its content changed after it was written")
     missing = [k for k in keys if k not in obj]
     if missing:
-        raise CheckpointError(f"{path} lacks the entry '{missing[0]}' that a {expected_format} checkpoint must hold")
+        raise CheckpointError(f"{path} lacks the entry '{missing[0]}' that a {fmt} checkpoint must hold")
     return obj
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from companion.artifacts import render_run, write_json
-from companion.checkpoint import GAN_FORMAT, load_checkpoint, load_state, require_finite
+from companion.checkpoint import GAN_FORMAT, GLO_FORMAT, load_checkpoint, load_state, require_finite
 from companion.config import TrainConfig
 from companion.data import ImageSet, load_dataset
 from companion.device import resolve_device, resolve_precision
@@ -200,7 +201,10 @@ def _train(
 def load_generator(
     path: str | os.PathLike[str], device: torch.device | str = "cpu", ema: bool = True
 ) -> tuple[nn.Module, ArchSpec, dict]:
-    """Rebuild the generator of a GAN checkpoint, in eval mode (its moving average when it has one and ``ema``).
+    """Rebuild the generator of a GAN or GLO checkpoint, in eval mode (its moving average when it has one and ``ema``).
+
+    The same kind of module comes out of both: chapter 1's GAN and chapter 5's GLO train the
+    report's generator, and the checkpoint's format says which did.
 
     Returns:
         (generator, its ArchSpec, the checkpoint's config dict).
@@ -209,7 +213,7 @@ def load_generator(
         CheckpointError: missing, corrupt, foreign or altered file, a missing entry, weights of
             another architecture, or weights holding NaN/Inf.
     """
-    ck = load_checkpoint(path, GAN_FORMAT, keys=("meta", "generator", "config"))
+    ck = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT), keys=("meta", "generator", "config"))
     try:
         spec = ArchSpec(**ck["meta"]["arch"])
     except (KeyError, TypeError, ConfigError):
@@ -223,12 +227,23 @@ def load_generator(
 
 @torch.no_grad()
 def generate(
-    generator: nn.Module, n: int, latent_dim: int, seed: int = 0, batch: int = 1000, device: torch.device | str = "cpu"
+    generator: nn.Module,
+    n: int,
+    latent_dim: int,
+    seed: int = 0,
+    batch: int = 1000,
+    device: torch.device | str = "cpu",
+    codes: Callable[[int, torch.Generator], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """``n`` samples as uint8 (n, C, H, W), from z ~ N(0, I) drawn with ``seed`` (reproducible on any device)."""
+    """``n`` samples as uint8 (n, C, H, W), from latents drawn with ``seed`` (reproducible on any device).
+
+    The latents are z ~ N(0, I) (a GAN's), or ``codes(k, rng)`` for a model whose latents have
+    another law (GLO's fitted sampler, `companion.latent_samplers`).
+    """
     g = torch.Generator().manual_seed(seed)
     chunks = []
     for start in range(0, n, batch):
-        z = torch.randn(min(batch, n - start), latent_dim, generator=g).to(device)
-        chunks.append(to_uint8(generator(z).float()).cpu())
+        k = min(batch, n - start)
+        z = codes(k, g) if codes is not None else torch.randn(k, latent_dim, generator=g)
+        chunks.append(to_uint8(generator(z.to(device)).float()).cpu())
     return torch.cat(chunks)

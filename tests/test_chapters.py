@@ -214,6 +214,42 @@ def _docs_state() -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in DOCS.rglob("*") if p.is_file()}
 
 
+def test_glow_chapter(tmp_path: Path) -> None:
+    """The Glow chapter's dry run: every asset, and its numbers are the cached scores' (by value)."""
+    import torch
+
+    from companion.chapters import glow
+
+    argv = ["--dry-run", "--assets", str(tmp_path / "a"), "--runs", str(tmp_path / "r"), "--no-progress",
+            "--generator", str(tmp_path / "none.pt"), "--device", "cpu"]  # fmt: skip
+    assert glow.main(argv) == 0
+    for f in ("ranks.png", "ood.png", "samples.png", "training.png", "results.md", "ood.md", "samples.md",
+              "ranks.md", "results.json", "command.md"):  # fmt: skip
+        assert (tmp_path / "a" / f).is_file(), f
+    numbers = json.loads((tmp_path / "a" / "results.json").read_text())
+    scores = torch.load(tmp_path / "r" / "dry" / "scores.pt", weights_only=True)["score"]
+    assert numbers["mnist_test_bpd"] == pytest.approx(float(scores["mnist"]["MNIST test digits"].mean()))
+    from companion.ood import auroc
+
+    fa = scores["fashion-mnist"]
+    assert numbers["ood"][1]["auroc"] == pytest.approx(auroc(fa["Fashion-MNIST test images"], fa["MNIST test digits"]))
+    assert [r["model"] for r in numbers["samples"]] == ["GAN", "Glow, T = 1.0", "Glow, T = 0.7"]
+
+
+def test_glo_chapter(tmp_path: Path) -> None:
+    from companion.chapters import glo
+
+    argv = ["--dry-run", "--assets", str(tmp_path / "a"), "--runs", str(tmp_path / "r"), "--no-progress",
+            "--generator", str(tmp_path / "none.pt"), "--device", "cpu"]  # fmt: skip
+    assert glo.main(argv) == 0
+    for f in ("reconstructions.png", "samples.png", "code_density.png", "samples.md", "prior.md", "results.json"):
+        assert (tmp_path / "a" / f).is_file(), f
+    numbers = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert numbers["jacobian"]["shape"] == [784, 100] and numbers["jacobian"]["rank_1e-6"] <= 100
+    assert [r["task"] for r in numbers["prior"]] == ["inversion", "denoising σ = 0.5", "inpainting 14x14",
+                                                    "super-resolution 4x"]  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["minimax", "saturation"])
 def test_dry_run_never_writes_into_docs(name: str, tmp_path: Path, monkeypatch) -> None:
     """With no --assets, a dry run writes under --runs only (docs/ keeps every file untouched)."""

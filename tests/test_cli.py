@@ -110,7 +110,7 @@ def test_sample_rejects_foreign_checkpoint(tmp_path: Path, capsys) -> None:
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(3)}}, foreign)
     rc, err = run_cli(capsys, "sample", "--checkpoint", str(foreign), "--out", str(tmp_path / "s.npy"))
-    assert_one_line_error(rc, err, "is not a companion-gan/1 checkpoint")
+    assert_one_line_error(rc, err, "is not a companion-gan/1 or companion-glo/1 checkpoint")
 
 
 def test_sample_rejects_checkpoint_of_another_architecture(trained: Path, tmp_path: Path, capsys) -> None:

@@ -102,14 +102,18 @@ def sample(args: argparse.Namespace) -> int:
     from companion.experiment import generate, load_generator
     from companion.fsutil import check_output_file
     from companion.imageio import write_npy
+    from companion.latent_samplers import GaussianCodes
 
     cfg = from_args(SampleConfig, args)
     check_output_file(args.out, ".npy")
     device = resolve_device(cfg.device)
     G, spec, _ = load_generator(args.checkpoint, device)
-    images = generate(G, cfg.n, spec.latent_dim, cfg.seed, device=device)  # uint8 0..255
-    write_npy(images, args.out)
-    print(f"wrote {args.out}: uint8 {tuple(images.shape)}, mean grey level {float(images.float().mean()):.2f}")
+    codes = GaussianCodes.from_checkpoint(args.checkpoint)  # a GLO model: its fitted code sampler; a GAN: None
+    images = generate(G, cfg.n, spec.latent_dim, cfg.seed, device=device, codes=codes.sample if codes else None)
+    write_npy(images, args.out)  # uint8 0..255
+    law = "the Gaussian fitted to its GLO codes" if codes else "z ~ N(0, I)"
+    mean = float(images.float().mean())
+    print(f"wrote {args.out}: uint8 {tuple(images.shape)} from {law}, mean grey level {mean:.2f}")
     return 0
 
 

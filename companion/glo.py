@@ -1,0 +1,355 @@
+r"""GLO, Generative Latent Optimization (Bojanowski et al., 2018): the report's generator without a discriminator.
+
+Every training image $x_i$ gets its own code $z_i$, learned jointly with the generator by
+reconstruction:
+
+$$
+\min_{\theta} \frac1N \sum_{i=1}^N \min_{z_i \in S} \ell\big(G_\theta(z_i), x_i\big),
+\qquad \ell(x', x) = \lVert x' - x \rVert_1 / D + \mathrm{Lap}_1(x', x),
+$$
+
+with the codes kept on a sphere $S$ and $\mathrm{Lap}_1$ the L1 distance between Laplacian
+pyramids (`lap1`). Recipe (the GLO paper's, with the departures said): codes initialised from the
+images' top principal components (PCA; the paper found it better than random codes: they start
+with the data's coarse structure, and images that look alike start close), projected after every
+step onto the sphere of radius $\sqrt d$ (the paper uses the unit sphere; $\sqrt d$ is where the
+GAN's $z \sim \mathcal N(0, I_d)$ lives, so both generators can be inverted by chapter 2's solver
+unchanged, and only the first layer's scale differs); Adam on G and sparse Adam on the codes, each
+with its own learning rate (the paper used SGD); loss L1 + Lap1 (the paper: Lap1 alone; the plain
+L1 term weighs the finest detail once more).
+
+GLO has no sampler: nothing says which codes are images. `companion.latent_samplers` fits one
+afterwards (a Gaussian, or GLANN's IMLE mapper), and neither is a density over images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from companion.checkpoint import GLO_FORMAT, load_checkpoint, load_state, save_atomic
+from companion.options import check_choice, check_finite_positive, check_nonnegative, check_positive, check_seed
+
+__all__ = [
+    "GLO_KEYS",
+    "GLO_PRESETS",
+    "GLOConfig",
+    "glo_step",
+    "lap1",
+    "laplacian_pyramid",
+    "make_glo_config",
+    "pca_codes",
+    "project_to_sphere",
+    "run_glo_training",
+    "train_glo",
+]
+
+GLO_KEYS = ("meta", "config", "epoch", "generator", "codes", "opt_g", "opt_z", "rng")
+
+
+# --8<-- [start:config]
+@dataclass(frozen=True)
+class GLOConfig:
+    """Everything that defines a GLO run (defaults: the book's, on the report's generator)."""
+
+    dataset: str = "mnist"  # mnist | fashion-mnist | synthetic
+    epochs: int = 50
+    batch_size: int = 128
+    lr_g: float = 1e-3  # Adam on the generator
+    lr_z: float = 1e-2  # sparse Adam on the codes of the batch
+    latent_dim: int = 100  # the report's d
+    init: str = "pca"  # pca | random
+    levels: int = 3  # Laplacian pyramid levels (plus the low-pass residual)
+    train_subset: int = 0  # the first N training images only (0: all)
+    n_fixed: int = 64  # training images whose reconstruction is kept after every epoch
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    # --8<-- [end:config]
+
+    def __post_init__(self) -> None:
+        from companion.device import DEVICES
+
+        check_choice("dataset", self.dataset, ("mnist", "fashion-mnist", "synthetic"))
+        check_choice("init", self.init, ("pca", "random"))
+        check_choice("device", self.device, DEVICES)
+        check_positive(self, "epochs", "batch_size", "latent_dim", "levels", "n_fixed")
+        check_finite_positive(self, "lr_g", "lr_z")
+        check_nonnegative(self, "train_subset")
+        check_seed(self)
+
+
+GLO_PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"epochs": 5, "train_subset": 20000},  # a few CPU minutes
+    "book": {},  # the book's run: 50 epochs over all 60,000 digits
+}
+
+
+def make_glo_config(preset: str | None = None, **overrides: Any) -> GLOConfig:
+    """A validated `GLOConfig` from a preset and ``--key value`` overrides (None: not given)."""
+    from companion.options import parse_value
+
+    values: dict[str, Any] = dict(GLO_PRESETS[preset]) if preset is not None else {}
+    if preset is not None:
+        check_choice("preset", preset, GLO_PRESETS)
+    for key, raw in overrides.items():
+        if raw is not None:
+            values[key] = parse_value(key, raw, GLOConfig)
+    return dataclasses.replace(GLOConfig(), **values)
+
+
+# --8<-- [start:sphere]
+def project_to_sphere(z: Tensor) -> Tensor:
+    r"""Each row scaled to norm $\sqrt d$: $z \mapsto \sqrt d \, z / \lVert z \rVert$ (a zero row stays 0).
+
+    Shapes: (N, d) -> (N, d).
+    """
+    norm = z.norm(dim=1, keepdim=True)
+    return z * (math.sqrt(z.shape[1]) / norm.clamp_min(1e-12))
+
+
+# --8<-- [end:sphere]
+
+
+def _blur(x: Tensor) -> Tensor:
+    """The pyramid's low-pass: the binomial 5x5 kernel [1 4 6 4 1]^T [1 4 6 4 1] / 256, edges replicated."""
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype, device=x.device)
+    kernel = (k[:, None] * k[None, :] / 256).expand(x.shape[1], 1, 5, 5)
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), kernel, groups=x.shape[1])
+
+
+# --8<-- [start:pyramid]
+def laplacian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
+    r"""The Laplacian pyramid of images (B, C, H, W): ``levels`` band-pass images and the low-pass residual.
+
+    $G_0 = x$; for $j < J$: $L_j = G_j - \mathrm{blur}(G_j)$, $G_{j+1} = \mathrm{avgpool}_2(\mathrm{blur}(G_j))$;
+    the last entry is $G_J$. A 28x28 image with J = 3 gives bands of 28, 14 and 7 pixels and a 3x3 residual.
+    """
+    out = []
+    g = x
+    for _ in range(levels):
+        low = _blur(g)
+        out.append(g - low)
+        g = F.avg_pool2d(low, 2)
+    out.append(g)
+    return out
+
+
+def lap1(x: Tensor, y: Tensor, levels: int = 3) -> Tensor:
+    r"""$\mathrm{Lap}_1(x, y) = \sum_j 2^{2j} \lVert L_j(x) - L_j(y) \rVert_1 / D$ per image (bands and residual).
+
+    Level j has $D / 4^j$ pixels, so the weight $2^{2j}$ makes each level count as much as the finest
+    (Bojanowski et al., 2018): the term is the sum over levels of the mean absolute difference.
+
+    Shapes: x, y (B, C, H, W) -> (B,).
+    """
+    return sum(
+        (a - b).abs().flatten(1).mean(1) for a, b in zip(laplacian_pyramid(x, levels), laplacian_pyramid(y, levels))
+    )
+
+
+# --8<-- [end:pyramid]
+
+
+def pca_codes(images: Tensor, d: int, seed: int = 0) -> Tensor:
+    """Initial codes: each image's coordinates on the top ``d`` principal components, put on the sphere. (N, d)."""
+    x = images.flatten(1).float() / 255
+    x = x - x.mean(0)
+    # a randomised SVD (torch.svd_lowrank) of the centred images: the top d directions in seconds
+    torch.manual_seed(seed)
+    _, _, v = torch.svd_lowrank(x, q=d + 10, niter=4)
+    return project_to_sphere(x @ v[:, :d])
+
+
+# --8<-- [start:step]
+def glo_step(
+    G: nn.Module,
+    codes: nn.Embedding,
+    opt_g: torch.optim.Optimizer,
+    opt_z: torch.optim.Optimizer,
+    x: Tensor,
+    idx: Tensor,
+    levels: int = 3,
+) -> Tensor:
+    """One GLO step on a batch: images x (B, C, H, W) in [0, 1] and their indices idx (B,) into ``codes``.
+
+    G and the batch's codes take one step on L1 + Lap1; the codes' optimiser is sparse (only the
+    batch's rows and their moments move), and the batch's codes go back onto the sphere.
+
+    Returns:
+        (loss, l1, lap1) of the batch, on the device, detached.
+    """
+    rec = G(codes(idx))
+    l1 = (rec - x).abs().flatten(1).mean(1).mean()
+    lap = lap1(rec, x, levels).mean()
+    loss = l1 + lap
+    opt_g.zero_grad(set_to_none=True)
+    opt_z.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    opt_z.step()
+    with torch.no_grad():  # back onto the sphere: the batch's codes only (the others did not move)
+        codes.weight[idx] = project_to_sphere(codes.weight[idx])
+    return torch.stack([loss.detach(), l1.detach(), lap.detach()])
+
+
+# --8<-- [end:step]
+
+
+def train_glo(
+    cfg: GLOConfig, images: Tensor, out: Path, *, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train G and one code per image on the book's training scaffold; write the run folder (prepared by the caller).
+
+    Args:
+        cfg: Settings.
+        images: (N, C, 28, 28) uint8 training images (CPU).
+        out: Run folder: ``metrics.jsonl``, ``ckpt.pt`` (G, the codes, both optimisers, RNG), ``fixed/``
+            (the first ``n_fixed`` reconstructions after every epoch), ``summary.json``.
+        resume: Continue from ``out/ckpt.pt`` exactly.
+
+    Returns:
+        The summary written to ``summary.json``.
+    """
+    import numpy as np
+
+    from companion.artifacts import write_json
+    from companion.data import ImageSet
+    from companion.device import resolve_device
+    from companion.fsutil import atomic_write
+    from companion.loop import Guard, run_epochs, steps_per_epoch
+    from companion.models import ArchSpec, build_generator
+    from companion.pixels import to_uint8
+    from companion.runlog import RunLog
+
+    device = resolve_device(cfg.device)
+    n = images.shape[0]
+    steps = steps_per_epoch(n, cfg.batch_size)
+    spec = ArchSpec("report28", images.shape[1], cfg.latent_dim)
+    torch.manual_seed(cfg.seed)
+    G = build_generator(spec).to(device)
+    codes = nn.Embedding(n, cfg.latent_dim, sparse=True).to(device)
+    with torch.no_grad():
+        init = pca_codes(images, cfg.latent_dim, cfg.seed) if cfg.init == "pca" else project_to_sphere(
+            torch.randn(n, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)))  # fmt: skip
+        codes.weight.copy_(init)
+    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
+    opt_z = torch.optim.SparseAdam(codes.parameters(), cfg.lr_z)
+    data_rng = torch.Generator().manual_seed(cfg.seed)
+    ckpt, log = out / "ckpt.pt", RunLog(out / "metrics.jsonl")
+    state = {"epoch": 0}
+    meta = {"arch": spec.to_dict(), "dataset": cfg.dataset, "kind": "glo"}
+    if resume:
+        ck = load_checkpoint(ckpt, GLO_FORMAT, keys=GLO_KEYS)
+        load_state(G, ck["generator"], ckpt, "generator")
+        with torch.no_grad():
+            codes.weight.copy_(ck["codes"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_z.load_state_dict(ck["opt_z"])
+        data_rng.set_state(ck["rng"]["data"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        state["epoch"] = int(ck["epoch"])
+        log.trim(state["epoch"])
+    # The "labels" are the images' indices: a batch says whose codes to use.
+    data = ImageSet(images.to(device), torch.arange(n, device=device), cfg.dataset)
+    fixed_idx = torch.arange(min(cfg.n_fixed, n), device=device)
+
+    def step(batch: tuple[Tensor, Tensor], row: Tensor) -> None:
+        row.copy_(glo_step(G, codes, opt_g, opt_z, *batch, cfg.levels))
+
+    def save(epoch: int) -> None:
+        state["epoch"] = epoch
+        save_atomic(
+            {
+                "format": GLO_FORMAT, "meta": meta, "config": dataclasses.asdict(cfg), "epoch": epoch,
+                "generator": G.state_dict(), "codes": codes.weight.detach().cpu(),
+                "opt_g": opt_g.state_dict(), "opt_z": opt_z.state_dict(),
+                "rng": {"data": data_rng.get_state(), "torch": torch.get_rng_state()},
+            },
+            ckpt,
+        )  # fmt: skip
+
+    def end_epoch(epoch: int, rows: Tensor) -> dict[str, Any]:
+        G.eval()
+        with torch.no_grad():
+            rec = G(codes(fixed_idx))
+            psnr = -10 * torch.log10((rec - data.images[fixed_idx].float() / 255).square().flatten(1).mean(1))
+        G.train()
+        arr = to_uint8(rec).cpu().numpy()
+        atomic_write(out / "fixed" / f"epoch_{epoch:03d}.npy", lambda f: np.save(f, arr))
+        return {"recon_psnr": float(psnr.mean())}
+
+    G.train()
+    run_epochs(
+        fields=("loss", "l1", "lap1"), step=step, batches=lambda: data.batches(cfg.batch_size, data_rng, labels=True),
+        steps=steps, start=state["epoch"], epochs=cfg.epochs, batch_size=cfg.batch_size, device=device,
+        guard=Guard(watch=("loss",)), log=log, save=save, checkpoint=ckpt, end_epoch=end_epoch,
+        progress=progress, desc="glo", log_every=50,
+    )  # fmt: skip
+    records = log.read("epoch")
+    summary = {
+        "epochs": state["epoch"],
+        "final": records[-1] if records else {},
+        "train_seconds": sum(r["seconds"] for r in records),
+        "parameters": sum(p.numel() for p in G.parameters()),
+        "codes": n * cfg.latent_dim,
+        **meta,
+    }
+    write_json(summary, out / "summary.json")
+    return summary
+
+
+def run_glo_training(
+    cfg: GLOConfig,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    explicit: set[str] | None = None,
+    progress: bool = True,
+    command: str = "",
+) -> dict[str, Any]:
+    """Train GLO as ``cfg`` says into the run folder ``out`` (``companion glo train`` and the chapter).
+
+    Everything that can be refused (options, data, the folder, resuming a GAN's run folder or with other
+    settings) is refused before anything is written; on resume only ``epochs`` and ``device`` may change.
+    """
+    import json
+
+    from companion.artifacts import render_run, write_json
+    from companion.data import load_dataset
+    from companion.errors import ConfigError
+    from companion.loop import steps_per_epoch
+    from companion.rundir import RUN_FORMAT, prepare_run_dir
+
+    out = Path(out)
+    prepare_run_dir(out, resume=resume, overwrite=overwrite, dry=True)
+    if resume:
+        saved = json.loads((out / "config.json").read_text())
+        if saved.get("kind") != "glo":
+            raise ConfigError(
+                f"{out} holds a {saved.get('kind', 'gan')} run, not a GLO run: resume it with its own command"
+            )
+        old = GLOConfig(**saved["config"])
+        for key in (explicit or set()) - {"epochs", "device"}:
+            if getattr(old, key) != getattr(cfg, key):
+                raise ConfigError(f"--resume continues the saved run, whose {key} is {getattr(old, key)!r}")
+        cfg = dataclasses.replace(old, **{k: getattr(cfg, k) for k in (explicit or set()) & {"epochs", "device"}})
+    images = load_dataset(cfg.dataset, "train", data_dir, progress=progress).subset(cfg.train_subset).images
+    steps_per_epoch(images.shape[0], cfg.batch_size)  # refuse before the folder is touched
+    prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    if not resume:
+        write_json(
+            {"format": RUN_FORMAT, "kind": "glo", "config": dataclasses.asdict(cfg), "command": command},
+            out / "config.json",
+        )
+    summary = train_glo(cfg, images, out, resume=resume, progress=progress)
+    render_run(out)
+    return summary

@@ -1,0 +1,144 @@
+r"""Samplers for a model that has none: GLO's codes, fitted afterwards two ways.
+
+GLO learns one code per training image and nothing about where new codes should come from.
+Two ways to draw them, both fitted to the learned codes $\{z_i\}$ (on the sphere of radius $\sqrt d$):
+
+* **A Gaussian** with full covariance (the GLO paper's way): $z \sim \mathcal N(\hat\mu, \hat\Sigma)$
+  with the codes' mean and (unbiased) covariance, put back on the sphere. Its log-density
+  `GaussianCodes.log_density` is a density over **codes**, not over images.
+* **IMLE** (Li & Malik, 2018; GLANN, Hoshen, Li & Malik, 2019): a small network $T$ maps noise
+  $e \sim \mathcal N(0, I)$ to codes. Each step draws $m$ noise vectors, and for every code of the
+  batch finds its nearest mapped sample (`nearest_neighbours`), then pulls that sample towards
+  the code: $\min_T \sum_i \lVert T(e_{\mathrm{nn}(i)}) - z_i \rVert^2$. Every code gets a sample
+  near it, so the mapper cannot drop a mode the way a GAN can.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from companion.glo import project_to_sphere
+from companion.options import check_finite_positive, check_positive, check_seed
+
+__all__ = ["CodeMapper", "GaussianCodes", "IMLEConfig", "nearest_neighbours", "train_imle"]
+
+
+@dataclass
+class GaussianCodes:
+    """A full-covariance Gaussian fitted to codes (N, d): mean (d,), covariance (d, d), both float64."""
+
+    mean: Tensor
+    cov: Tensor
+
+    @classmethod
+    def fit(cls, codes: Tensor) -> GaussianCodes:
+        """The sample mean and the unbiased sample covariance (divided by N - 1)."""
+        z = codes.double()
+        mean = z.mean(0)
+        centred = z - mean
+        return cls(mean, centred.T @ centred / (z.shape[0] - 1))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str]) -> GaussianCodes | None:
+        """The Gaussian of a GLO checkpoint's codes; None for a GAN checkpoint (its z ~ N(0, I) needs none)."""
+        from companion.checkpoint import GAN_FORMAT, GLO_FORMAT, load_checkpoint
+
+        ck = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT))
+        return cls.fit(ck["codes"]) if ck["format"] == GLO_FORMAT else None
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """n codes: mu + L e with L L^T = Sigma (Cholesky, jittered if needed), on the sphere. (n, d) float32."""
+        d = self.mean.shape[0]
+        eye = torch.eye(d, dtype=torch.float64)
+        chol, info = torch.linalg.cholesky_ex(self.cov)
+        if int(info):
+            chol = torch.linalg.cholesky(self.cov + 1e-6 * eye * float(self.cov.diagonal().mean()))
+        e = torch.randn(n, d, generator=generator, dtype=torch.float64)
+        return project_to_sphere((self.mean + e @ chol.T).float())
+
+    def log_density(self, z: Tensor) -> Tensor:
+        r"""$\log \mathcal N(z; \hat\mu, \hat\Sigma)$ per code, in nats: (N, d) -> (N,) float64."""
+        d = self.mean.shape[0]
+        diff = z.double() - self.mean
+        chol = torch.linalg.cholesky(self.cov)
+        sol = torch.linalg.solve_triangular(chol, diff.T, upper=False)
+        logdet = 2 * chol.diagonal().log().sum()
+        return -0.5 * (sol.square().sum(0) + logdet + d * math.log(2 * math.pi))
+
+
+# --8<-- [start:imle]
+def nearest_neighbours(queries: Tensor, candidates: Tensor) -> Tensor:
+    """For every query (N, d), the index of its nearest candidate (M, d) in Euclidean distance. (N,) long."""
+    return torch.cdist(queries, candidates).argmin(1)
+
+
+# --8<-- [end:imle]
+
+
+@dataclass(frozen=True)
+class IMLEConfig:
+    """GLANN's second stage: a mapper from noise to codes trained by implicit maximum likelihood."""
+
+    noise_dim: int = 64
+    hidden: int = 512
+    epochs: int = 30  # passes over the codes
+    batch_size: int = 256  # codes per step
+    candidates: int = 10  # noise samples drawn per code of the batch
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive(self, "noise_dim", "hidden", "epochs", "batch_size", "candidates")
+        check_finite_positive(self, "lr")
+        check_seed(self)
+
+
+class CodeMapper(nn.Module):
+    """T: noise (B, e) -> codes (B, d) on the sphere of radius sqrt(d); a 3-layer MLP."""
+
+    def __init__(self, noise_dim: int, latent_dim: int, hidden: int = 512) -> None:
+        super().__init__()
+        self.noise_dim = noise_dim
+        self.net = nn.Sequential(
+            nn.Linear(noise_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim)
+        )
+
+    def forward(self, e: Tensor) -> Tensor:
+        return project_to_sphere(self.net(e))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """n codes from n fresh noise vectors."""
+        return self(torch.randn(n, self.noise_dim, generator=generator).to(next(self.parameters()).device))
+
+
+def train_imle(codes: Tensor, cfg: IMLEConfig = IMLEConfig(), progress: bool = False) -> tuple[CodeMapper, list[float]]:
+    """Fit `CodeMapper` to ``codes`` (N, d) by IMLE; returns it (eval mode) and the mean matched distance per epoch."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    mapper = CodeMapper(cfg.noise_dim, codes.shape[1], cfg.hidden)
+    opt = torch.optim.Adam(mapper.parameters(), cfg.lr)
+    history = []
+    for _ in tqdm(range(cfg.epochs), disable=not progress, desc="IMLE"):
+        perm = torch.randperm(codes.shape[0], generator=g)
+        total, count = 0.0, 0
+        for start in range(0, codes.shape[0] - cfg.batch_size + 1, cfg.batch_size):
+            z = codes[perm[start : start + cfg.batch_size]]
+            e = torch.randn(cfg.batch_size * cfg.candidates, cfg.noise_dim, generator=g)
+            samples = mapper(e)
+            with torch.no_grad():
+                nn_idx = nearest_neighbours(z, samples)
+            loss = (samples[nn_idx] - z).square().sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, count = total + loss.item(), count + 1
+        history.append(math.sqrt(total / max(count, 1)))
+    return mapper.eval(), history

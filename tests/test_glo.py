@@ -1,0 +1,219 @@
+"""GLO (chapter 5): the Laplacian pyramid loss by hand, sparse code steps on the sphere, exact resume, the samplers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from companion.cli import main
+from companion.glo import lap1, laplacian_pyramid, project_to_sphere
+
+# --- the Laplacian pyramid, built by hand ----------------------------------------------------------
+
+
+def _blur_np(img: np.ndarray) -> np.ndarray:
+    """5x5 binomial blur of one (H, W) image with replicated edges, as explicit sums."""
+    k = np.array([1, 4, 6, 4, 1], dtype=np.float64) / 16
+    pad = np.pad(img, 2, mode="edge")
+    h, w = img.shape
+    out = np.zeros_like(img)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = sum(k[a] * k[b] * pad[i + a, j + b] for a in range(5) for b in range(5))
+    return out
+
+
+def _pyramid_np(img: np.ndarray, levels: int) -> list[np.ndarray]:
+    out, g = [], img
+    for _ in range(levels):
+        low = _blur_np(g)
+        out.append(g - low)
+        h, w = low.shape[0] // 2 * 2, low.shape[1] // 2 * 2
+        g = low[:h, :w].reshape(h // 2, 2, w // 2, 2).mean((1, 3))
+    return [*out, g]
+
+
+@pytest.mark.parametrize("side,levels", [(8, 2), (12, 3), (28, 3)])
+def test_pyramid_and_lap1_against_a_hand_built_pyramid(side: int, levels: int) -> None:
+    g = torch.Generator().manual_seed(side)
+    x = torch.rand(2, 1, side, side, generator=g, dtype=torch.float64)
+    y = torch.rand(2, 1, side, side, generator=g, dtype=torch.float64)
+    for b in range(2):
+        ours = laplacian_pyramid(x[b : b + 1], levels)
+        hand = _pyramid_np(x[b, 0].numpy(), levels)
+        assert len(ours) == levels + 1
+        for a, h in zip(ours, hand):
+            assert a.shape[-2:] == h.shape and np.allclose(a[0, 0].numpy(), h, atol=1e-12)
+    pairs = [zip(_pyramid_np(x[i, 0].numpy(), levels), _pyramid_np(y[i, 0].numpy(), levels)) for i in range(2)]
+    expected = [sum(np.abs(a - b).mean() for a, b in pair) for pair in pairs]
+    assert lap1(x, y, levels).tolist() == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_pyramid_is_lossless() -> None:
+    """Collapsing the pyramid (upsample, add the bands back) needs every level: the residual and bands hold x."""
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    bands = laplacian_pyramid(x, 1)
+    assert torch.allclose(bands[0] + torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate"),
+        (torch.tensor([1.0, 4, 6, 4, 1], dtype=torch.float64)[:, None] * torch.tensor([1.0, 4, 6, 4, 1],
+         dtype=torch.float64)[None, :] / 256)[None, None]), x)  # fmt: skip
+    assert lap1(x, x).item() == 0.0
+
+
+# --- codes on the sphere, sparse steps, resume ------------------------------------------------------
+
+
+def test_projection_onto_the_sphere() -> None:
+    z = torch.randn(5, 100, generator=torch.Generator().manual_seed(0)) * torch.tensor([[0.1], [1], [3], [10], [0]])
+    p = project_to_sphere(z)
+    assert p[:4].norm(dim=1).tolist() == pytest.approx([10.0] * 4, rel=1e-6)  # sqrt(100)
+    assert torch.allclose(p[:4] / p[:4].norm(dim=1, keepdim=True), z[:4] / z[:4].norm(dim=1, keepdim=True))
+    assert torch.equal(p[4], torch.zeros(100))  # a zero row stays zero, no NaN
+
+
+def test_a_step_moves_only_the_batch_codes_and_keeps_them_on_the_sphere() -> None:
+    from companion.glo import glo_step
+    from companion.models import ArchSpec, build_generator
+
+    torch.manual_seed(0)
+    G = build_generator(ArchSpec("report28", 1, 16))
+    codes = nn.Embedding(10, 16, sparse=True)
+    with torch.no_grad():
+        codes.weight.copy_(project_to_sphere(torch.randn(10, 16)))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3)
+    opt_z = torch.optim.SparseAdam(codes.parameters(), 1e-1)
+    x = torch.rand(10, 1, 28, 28)
+    for batch in (torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([0, 6])):
+        before = codes.weight.detach().clone()
+        glo_step(G, codes, opt_g, opt_z, x[batch], batch)
+        after = codes.weight.detach()
+        moved = (after != before).any(1)
+        assert moved.nonzero().flatten().tolist() == batch.tolist()  # the others did not move (no momentum)
+        assert after.norm(dim=1).tolist() == pytest.approx([4.0] * 10, rel=1e-5)  # sqrt(16)
+
+
+GLO_TINY = ["--dataset", "synthetic", "--batch-size", "64", "--n-fixed", "8", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def glo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("glo") / "run"
+    assert main(["glo", "train", "--out", str(out), "--epochs", "2", *GLO_TINY]) == 0
+    return out
+
+
+def test_glo_resume_is_exact_with_the_codes(glo_run: Path, tmp_path: Path) -> None:
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
+
+    split = tmp_path / "split"
+    assert main(["glo", "train", "--out", str(split), "--epochs", "1", *GLO_TINY]) == 0
+    assert main(["glo", "train", "--out", str(split), "--epochs", "2", "--resume", "--no-progress"]) == 0
+    a, b = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT), load_checkpoint(split / "ckpt.pt", GLO_FORMAT)
+    assert torch.equal(a["codes"], b["codes"])
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    assert a["codes"].norm(dim=1).sub(10).abs().max() < 1e-4  # every code on the sphere of radius sqrt(100)
+
+
+def test_glo_learns(glo_run: Path) -> None:
+    import json
+
+    recs = [json.loads(line) for line in (glo_run / "metrics.jsonl").read_text().splitlines()]
+    ep = [r for r in recs if r["type"] == "epoch"]
+    assert ep[1]["loss"] < ep[0]["loss"] and ep[1]["recon_psnr"] > ep[0]["recon_psnr"]
+
+
+def _one_line(rc: int, err: str, match: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err and match in lines[0], err
+
+
+def test_a_glo_run_is_not_resumed_as_a_gan_and_the_reverse(glo_run: Path, tmp_path: Path, capsys) -> None:
+    from companion.config import make_config
+    from companion.experiment import run_training
+
+    before = (glo_run / "ckpt.pt").read_bytes()
+    rc = main(["train", "--out", str(glo_run), "--resume", "--dataset", "synthetic"])
+    _one_line(rc, capsys.readouterr().err, "is not a companion-gan/1 checkpoint (found format 'companion-glo/1')")
+    assert (glo_run / "ckpt.pt").read_bytes() == before
+    cfg = make_config(None, dataset="synthetic", epochs=1, batch_size=64, fid_samples=0, device="cpu", n_fixed=8)
+    run_training(cfg, tmp_path / "gan", progress=False, render=False)
+    rc = main(["glo", "train", "--out", str(tmp_path / "gan"), "--resume"])
+    _one_line(rc, capsys.readouterr().err, "holds a gan run, not a GLO run")
+
+
+def test_sample_of_a_glo_checkpoint_draws_from_the_gaussian_of_its_codes(glo_run: Path, tmp_path: Path, capsys) -> None:
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
+    from companion.experiment import load_generator
+    from companion.latent_samplers import GaussianCodes
+
+    out = tmp_path / "s.npy"
+    assert main(["sample", "--checkpoint", str(glo_run / "ckpt.pt"), "--n", "9", "--seed", "4", "--out", str(out),
+                 "--device", "cpu"]) == 0  # fmt: skip
+    assert "the Gaussian fitted to its GLO codes" in capsys.readouterr().out
+    G, _, _ = load_generator(glo_run / "ckpt.pt")
+    gauss = GaussianCodes.fit(load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)["codes"])
+    z = gauss.sample(9, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = (G(z).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(np.load(out), expected)
+
+
+def test_restore_accepts_a_glo_generator(glo_run: Path, tmp_path: Path, capsys) -> None:
+    from companion.data import make_synthetic
+    from companion.experiment import load_generator
+    from companion.inversion import InversionConfig
+    from companion.restoration import cli_operator, restore
+
+    x = make_synthetic(3, seed=5).images
+    np.save(tmp_path / "x.npy", x.numpy())
+    args = ["--steps", "10", "--restarts", "2", "--seed", "0", "--device", "cpu"]
+    assert main(["restore", "--generator", str(glo_run / "ckpt.pt"), "--task", "denoise", "--clean",
+                 str(tmp_path / "x.npy"), "--out", str(tmp_path / "r.npy"), *args]) == 0  # fmt: skip
+    G, _, _ = load_generator(glo_run / "ckpt.pt")
+    op = cli_operator("denoise", 3, (1, 28, 28), sigma=0.3, mask="box14", factor=2, m=100)
+    res = restore(G, op.degrade(x.float() / 255, seed=0), op, InversionConfig(steps=10, restarts=2, seed=0))
+    assert np.array_equal(np.load(tmp_path / "r.npy"), (res.images.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+
+
+# --- the samplers ------------------------------------------------------------------------------------
+
+
+def test_gaussian_fit_and_density_against_numpy_and_scipy() -> None:
+    from scipy.stats import multivariate_normal
+
+    from companion.latent_samplers import GaussianCodes
+
+    z = torch.randn(500, 6, generator=torch.Generator().manual_seed(0)) @ torch.randn(6, 6) + 3
+    g = GaussianCodes.fit(z)
+    assert np.allclose(g.mean.numpy(), z.double().numpy().mean(0), atol=1e-12)
+    assert np.allclose(g.cov.numpy(), np.cov(z.double().numpy(), rowvar=False), atol=1e-10)
+    ref = multivariate_normal(g.mean.numpy(), g.cov.numpy()).logpdf(z[:7].double().numpy())
+    assert np.allclose(g.log_density(z[:7]).numpy(), ref, atol=1e-8)
+    s = g.sample(4, torch.Generator().manual_seed(1))
+    assert s.shape == (4, 6) and s.norm(dim=1).tolist() == pytest.approx([math.sqrt(6)] * 4, rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_imle_nearest_neighbours_against_brute_force(seed: int) -> None:
+    from companion.latent_samplers import nearest_neighbours
+
+    g = torch.Generator().manual_seed(seed)
+    q, c = torch.randn(20, 5, generator=g), torch.randn(50, 5, generator=g)
+    brute = [min(range(50), key=lambda j, i=i: float(((q[i] - c[j]) ** 2).sum())) for i in range(20)]
+    assert nearest_neighbours(q, c).tolist() == brute
+
+
+def test_imle_pulls_samples_onto_the_codes() -> None:
+    from companion.latent_samplers import IMLEConfig, nearest_neighbours, train_imle
+
+    codes = project_to_sphere(torch.randn(8, 4, generator=torch.Generator().manual_seed(0)))  # 8 points to cover
+    mapper, history = train_imle(codes, IMLEConfig(noise_dim=4, hidden=32, epochs=300, batch_size=8, candidates=8))
+    assert history[-1] < 0.3 * history[0]
+    s = mapper.sample(400, torch.Generator().manual_seed(1))
+    hit = nearest_neighbours(codes, s)
+    assert (s[hit] - codes).norm(dim=1).max() < 0.5  # every code has a sample near it: no mode dropped

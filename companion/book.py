@@ -8,6 +8,7 @@ TITLES = {
     "inversion": "2. GAN inversion",
     "restoration": "3. Restoration with a GAN prior",
     "stabilisers": "4. How far a 28x28 GAN can go",
+    "glo": "5. GLO: the generator without a discriminator",
     "flows": "II.1 Flows and exact likelihood",
     "saturation": "II.2 The saturating generator gradient",
     "minimax": "II.3 The order of min and max",

@@ -77,7 +77,11 @@ def png_bits(images: Tensor) -> Tensor:
     return out
 
 
+# --8<-- [start:complexity]
 def complexity_corrected(bpd: Tensor, images: Tensor) -> Tensor:
     """S(x) = bpd(x) - L(x) / D (Serra et al., 2020): bits/dim the model needs beyond a generic compressor's."""
     dim = images[0].numel()
     return bpd.double() - png_bits(images) / dim
+
+
+# --8<-- [end:complexity]

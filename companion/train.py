@@ -40,6 +40,7 @@ from companion.losses import GANLoss
 from companion.pixels import to_uint8
 from companion.runlog import RunLog
 from companion.stabilisers import EMA, r1_penalty
+from companion.streams import RandomStreams
 
 __all__ = ["CKPT_KEYS", "STEP_FIELDS", "Evaluator", "GANTrainer", "grad_norm", "write_summary"]
 
@@ -147,10 +148,7 @@ class GANTrainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr_d or cfg.lr, betas=betas, fused=fused)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
         self._step = 0  # global step (for lazy R1), restored from the epoch on resume
-        self.data_rng = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
-        self.latent_rng = torch.Generator(device).manual_seed(cfg.seed + 1 + 7919 * world.rank)  # rank 0: as alone
-        self.fixed_z = torch.randn(cfg.n_fixed, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
-        self.fixed_z = self.fixed_z.to(device)
+        self.rng = RandomStreams.seeded(cfg.seed, cfg.n_fixed, cfg.latent_dim, device, world.rank)
         self.epoch = 0
         self.autocast = autocast(precision, device)
         self._g_step = compiled(g_step, cfg.compile, device)
@@ -170,14 +168,8 @@ class GANTrainer:
             "discriminator": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "rng": {
-                "data": self.data_rng.get_state(),
-                "latent": self.latent_rng.get_state(),
-                "latent_ranks": self._gather_latent_states(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            },
-            "fixed_z": self.fixed_z.cpu(),
+            "rng": self.rng.state(self.world, self.device),
+            "fixed_z": self.rng.fixed_z.cpu(),
             **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
@@ -188,16 +180,7 @@ class GANTrainer:
         load_state(self.D, ck["discriminator"], path, "discriminator")
         self.opt_g.load_state_dict(ck["opt_g"])
         self.opt_d.load_state_dict(ck["opt_d"])
-        self.data_rng.set_state(ck["rng"]["data"])
-        # Each rank continues its own latent stream; a rank the saved run did not have starts a fresh
-        # one (so a resume with another number of processes continues, but not bit for bit).
-        ranks = ck["rng"].get("latent_ranks") or [ck["rng"]["latent"]]
-        if self.world.rank < len(ranks):
-            self.latent_rng.set_state(ranks[self.world.rank])
-        torch.set_rng_state(ck["rng"]["torch"])
-        if self.device.type == "cuda" and ck["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
-        self.fixed_z = ck["fixed_z"].to(self.device)
+        self.rng.load(ck["rng"], ck["fixed_z"], self.world, self.device)
         self.epoch = int(ck["epoch"])
         if self.ema is not None:
             if "generator_ema" not in ck:
@@ -206,23 +189,13 @@ class GANTrainer:
                 raise CheckpointError(f"{path} lacks the entry 'generator_ema' that a run with --ema must hold")
             load_state(self.ema.module, ck["generator_ema"], path, "generator_ema")
 
-    def _gather_latent_states(self) -> list[Tensor]:
-        """Every rank's latent RNG state (rank order), so that a resume continues each stream."""
-        if not self.world.distributed:
-            return [self.latent_rng.get_state()]
-        import torch.distributed as dist
-
-        states: list = [None] * self.world.size
-        dist.all_gather_object(states, self.latent_rng.get_state().cpu())
-        return states
-
     # --8<-- [end:state]
 
     # --8<-- [start:step]
     def _train_step(self, real: Tensor, stats_row: Tensor) -> None:
         """One D update then one G update; writes its numbers into ``stats_row`` on the device."""
         cfg, G, D = self.cfg, self._g_step, self._d_step
-        z = torch.randn(real.shape[0], cfg.latent_dim, device=self.device, generator=self.latent_rng)
+        z = torch.randn(real.shape[0], cfg.latent_dim, device=self.device, generator=self.rng.latent)
         # Discriminator: real up, fake down. fake is detached so G gets no gradient here.
         with self.autocast:
             fake = G(z)
@@ -277,7 +250,7 @@ class GANTrainer:
         was_training = G.training
         G.eval()
         try:
-            return G(self.fixed_z).float().cpu()
+            return G(self.rng.fixed_z).float().cpu()
         finally:
             G.train(was_training)
 
@@ -330,7 +303,7 @@ class GANTrainer:
             run_epochs(
                 fields=STEP_FIELDS,
                 step=self._train_step,
-                batches=lambda: self.data.batches(cfg.batch_size, self.data_rng, shard=(world.rank, world.size)),
+                batches=lambda: self.data.batches(cfg.batch_size, self.rng.data, shard=(world.rank, world.size)),
                 steps=steps,
                 start=self.epoch,
                 epochs=cfg.epochs,

@@ -18,10 +18,11 @@ from companion.exercises.stubs import stub_source
 CODED = [e for e in EXERCISES if e.coded]
 
 
-def test_every_chapter_has_three_to_five_exercises_and_some_are_coded() -> None:
+def test_every_chapter_has_three_to_six_exercises_and_some_are_coded() -> None:
     for chapter in CHAPTERS:
         mine = [e for e in EXERCISES if e.chapter == chapter]
-        assert 2 <= len(mine) <= 5 and any(e.coded for e in mine), chapter
+        # six for the flows chapter, whose second page (the Glow) has three of its own
+        assert 2 <= len(mine) <= (6 if chapter == "flows" else 5) and any(e.coded for e in mine), chapter
         assert [e.number for e in mine] == list(range(1, len(mine) + 1))
 
 
@@ -189,6 +190,57 @@ def _r1_pixel_mean(discriminator, real):
     return 0.5 * grad.square().mean()
 
 
+def _actnorm_no_pixels(x, log_scale, shift):
+    y = x * log_scale.exp().view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+    return y, log_scale.sum().expand(x.shape[0])  # the H W factor forgotten
+
+
+def _squeeze_wrong_order(x):
+    b, c, h, w = x.shape
+    return x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 5, 3, 2, 4).reshape(b, 4 * c, h // 2, w // 2)
+
+
+def _lap1_level_dropped(x, y, levels, blur):
+    from companion.exercises.solutions.glo import lap1_loss
+
+    return lap1_loss(x, y, levels, blur) - _last_residual(x, y, levels, blur)  # the residual level left out
+
+
+def _last_residual(x, y, levels, blur):
+    for _ in range(levels):
+        x, y = F.avg_pool2d(blur(x), 2), F.avg_pool2d(blur(y), 2)
+    return (x - y).abs().flatten(1).mean(1)
+
+
+def _lap1_squared(x, y, levels, blur):
+    def pyr(img):
+        out = []
+        for _ in range(levels):
+            low = blur(img)
+            out.append(img - low)
+            img = F.avg_pool2d(low, 2)
+        return [*out, img]
+
+    return sum((a - b).square().flatten(1).mean(1) for a, b in zip(pyr(x), pyr(y)))
+
+
+def _lap1_no_downsampling(x, y, levels, blur):
+    def pyr(img):
+        out = []
+        for _ in range(levels):
+            low = blur(img)
+            out.append(img - low)
+            img = low
+        return [*out, img]
+
+    return sum((a - b).abs().flatten(1).mean(1) for a, b in zip(pyr(x), pyr(y)))
+
+
+def _imle_reversed(codes, samples):
+    idx = torch.cdist(samples, codes).argmin(1)  # each sample's nearest code: the GAN-like direction
+    return idx[: codes.shape[0]], (samples - codes[idx]).square().sum(1).mean()
+
+
 #: Plausible wrong answers: (chapter, exercise number, what, replacements for the solution's functions).
 WRONG = [
     ("gan_losses", 1, ".sum() for .mean()", {"d_loss_bce": lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum()}),
@@ -208,6 +260,16 @@ WRONG = [
     ("flows", 1, "inverse in the wrong order", {"coupling_inverse": _coupling_inverse_wrong}),
     ("flows", 2, "+ log|a| (the Jacobian of the wrong direction)", {"affine_log_prob": _affine_plus_log}),
     ("flows", 2, "log a without the absolute value", {"affine_log_prob": _affine_no_abs}),
+    ("flows", 4, "log2 256 left out", {"bits_per_dim": lambda lp, d: -lp / (d * math.log(2))}),
+    ("flows", 4, "nats, not bits", {"bits_per_dim": lambda lp, d: -lp / d + 8}),
+    ("flows", 4, "the sign of log p", {"bits_per_dim": lambda lp, d: lp / (d * math.log(2)) + 8}),
+    ("flows", 5, "H W forgotten in the log-det", {"actnorm_forward": _actnorm_no_pixels}),
+    ("flows", 6, "the 2x2 offsets in the wrong order", {"squeeze": _squeeze_wrong_order}),
+    ("glo", 1, "the unit sphere", {"project_codes": lambda z: z / z.norm(dim=1, keepdim=True)}),
+    ("glo", 2, "a level dropped", {"lap1_loss": _lap1_level_dropped}),
+    ("glo", 2, "L2 for L1", {"lap1_loss": _lap1_squared}),
+    ("glo", 2, "no downsampling", {"lap1_loss": _lap1_no_downsampling}),
+    ("glo", 3, "each sample's nearest code", {"imle_match": _imle_reversed}),
     ("saturation", 1, "log D for log(1 - D)", {"generator_gradients": _gradients_sign}),
     ("saturation", 2, "the ratio upside down", {"gradient_ratio": lambda a: torch.exp(-a)}),
     (

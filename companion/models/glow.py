@@ -142,6 +142,7 @@ def set_precision(flow: nn.Module, precision: str) -> None:
             m.bf16 = precision == "bf16"
 
 
+# --8<-- [start:build]
 def _step(spec: GlowSpec, channels: int, index: int) -> list[Transform]:
     """One step of flow: ActNorm, an invertible 1x1 convolution, a coupling on alternating halves."""
     mask = torch.zeros(channels)
@@ -180,3 +181,6 @@ def build_glow(spec: GlowSpec) -> Flow:
             c, h, w = hidden_shape
     transform = CompositeTransform([Logit(spec.alpha), multiscale])
     return Flow(transform, StandardNormal([spec.dim]))
+
+
+# --8<-- [end:build]

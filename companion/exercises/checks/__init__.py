@@ -6,7 +6,16 @@ and its failure message says what was expected. Each is shown to fail on a plaus
 answer by ``tests/test_exercises.py``.
 """
 
-from companion.exercises.checks import flows, gan_losses, inversion, minimax, restoration, saturation, stabilisers
+from companion.exercises.checks import (
+    flows,
+    gan_losses,
+    glo,
+    inversion,
+    minimax,
+    restoration,
+    saturation,
+    stabilisers,
+)
 
 __all__ = ["EXERCISES"]
 
@@ -16,6 +25,7 @@ EXERCISES = [
     *inversion.EXERCISES,
     *restoration.EXERCISES,
     *stabilisers.EXERCISES,
+    *glo.EXERCISES,
     *flows.EXERCISES,
     *saturation.EXERCISES,
     *minimax.EXERCISES,

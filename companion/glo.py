@@ -149,9 +149,8 @@ def lap1(x: Tensor, y: Tensor, levels: int = 3) -> Tensor:
 
     Shapes: x, y (B, C, H, W) -> (B,).
     """
-    return sum(
-        (a - b).abs().flatten(1).mean(1) for a, b in zip(laplacian_pyramid(x, levels), laplacian_pyramid(y, levels))
-    )
+    pairs = zip(laplacian_pyramid(x, levels), laplacian_pyramid(y, levels))
+    return sum((a - b).abs().flatten(1).mean(1) for a, b in pairs)
 
 
 # --8<-- [end:pyramid]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from pathlib import Path
@@ -162,6 +163,31 @@ def test_bits_per_dim_by_hand_through_the_logit() -> None:
     # score_bpd draws the same noise from the same seed: one draw = the same number
     scored = score_bpd(flow.float(), x, draws=1, seed=7)
     assert np.allclose(scored.numpy(), expected, atol=1e-4)
+
+
+def test_score_is_the_mean_over_its_draws() -> None:
+    """K draws from one seeded stream, averaged per image (not summed, not one draw)."""
+    torch.manual_seed(0)
+    flow = build_glow(TINY)
+    x = torch.randint(0, 256, (5, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    flow.log_prob(x.float() / 256 + 0.001)  # ActNorm's initialisation
+    flow.eval()
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        each = [bits_per_dim(flow.log_prob(dequantise(x, g)), 16).double() for _ in range(3)]
+    assert torch.allclose(score_bpd(flow, x, draws=3, seed=11), sum(each) / 3, atol=1e-9)
+    assert not torch.allclose(each[0], each[1])  # the draws differ, so the mean is not any single one
+
+
+def test_couplings_alternate_their_halves() -> None:
+    """Consecutive couplings transform complementary channel halves, so every channel is transformed."""
+    from nflows.transforms.coupling import CouplingTransform
+
+    couplings = [m for m in build_glow(GlowSpec(steps=4)).modules() if isinstance(m, CouplingTransform)]
+    assert len(couplings) == 8
+    first_level = couplings[:4]
+    for a, b in itertools.pairwise(first_level):
+        assert sorted(a.transform_features.tolist() + b.transform_features.tolist()) == list(range(4))
 
 
 def test_grey_levels_invert_the_dequantisation() -> None:

@@ -146,6 +146,11 @@ QUERIES = {
     "LSGAN": ("part1/gan-losses", "part2/saturation"),
     "encoder": ("part1/inversion",),
     "FID": ("part1/gan-losses", "getting-started"),
+    "Glow": ("part2/glow", "part2/flows"),
+    "bits per dimension": ("part2/glow",),
+    "GLO": ("part1/glo",),
+    "IMLE": ("part1/glo",),
+    "Fashion-MNIST": ("part2/glow",),
 }
 
 
@@ -170,3 +175,189 @@ def test_search_finds_the_chapter(server: str, browser, query: str) -> None:
     assert any(any(f"/{want}/" in h for want in QUERIES[query]) for h in hrefs), f"{query!r}: {hrefs}"
     snippets = " ".join(a.text for a in items)
     assert "\\(" not in snippets and "\\to" not in snippets, f"raw LaTeX in search snippets: {snippets[:300]}"
+
+
+# --- the interactive figures (docs/javascripts/companion-web.js) against PyTorch --------------------------
+
+
+def _run_js(driver, script: str, *args):
+    """Await a promise in the page: ``script`` gets the arguments and must call done(result)."""
+    return driver.execute_async_script("const done = arguments[arguments.length - 1];" + script, *args)
+
+
+@pytest.fixture(scope="module")
+def tiny_web(site: Path) -> dict:
+    """A fresh tiny generator and encoder, exported by `companion export-web` into the served site."""
+    import tempfile
+
+    from companion.cli import main
+    from companion.config import make_config
+    from companion.experiment import run_training
+    from companion.webexport import export_web
+
+    root = Path(tempfile.mkdtemp())
+    cfg = make_config(None, dataset="synthetic", epochs=1, batch_size=64, fid_samples=0, device="cpu", n_fixed=8)
+    run_training(cfg, root / "gan", progress=False, render=False)
+    assert main(["encoder", "train", "--generator", str(root / "gan" / "ckpt.pt"), "--out", str(root / "enc"),
+                 "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--no-progress"]) == 0  # fmt: skip
+    export_web(root / "gan" / "ckpt.pt", site / "test-web", root / "enc" / "ckpt.pt", quantize=False)
+    return {"gan": root / "gan" / "ckpt.pt", "enc": root / "enc" / "ckpt.pt"}
+
+
+def test_browser_networks_equal_pytorch(server: str, browser, tiny_web: dict) -> None:
+    """G(z) within one grey level of PyTorch's for the same latents; E(x) within 1e-2 of the encoder's latents."""
+    import torch
+
+    from companion.data import make_synthetic
+    from companion.encoder import load_encoder
+    from companion.experiment import load_generator
+    from companion.pixels import to_uint8
+
+    browser.set_window_size(1400, 1000)
+    browser.get(f"{server}/part1/inversion/")
+    base = f"{server}/test-web/"
+    G, _, _ = load_generator(tiny_web["gan"])
+    z = torch.randn(6, 100, generator=torch.Generator().manual_seed(42))
+    with torch.no_grad():
+        expected = to_uint8(G(z)).flatten(1).int()
+    for i in range(6):
+        got = torch.tensor(_run_js(browser, "window.companion.decode(arguments[0], arguments[1]).then(done)",
+                                   z[i].tolist(), base))  # fmt: skip
+        assert got.shape == (784,) and (got - expected[i]).abs().max() <= 1, i
+    E = load_encoder(tiny_web["enc"], G)
+    x = make_synthetic(4, seed=8).images
+    with torch.no_grad():
+        z_ref = E(x.float() / 255)
+    for i in range(4):
+        grey = x[i].flatten().tolist()
+        z_js = torch.tensor(
+            _run_js(browser, "window.companion.encode(arguments[0], arguments[1]).then(done)", grey, base)
+        )
+        assert (z_js - z_ref[i]).abs().max() < 1e-2, (i, float((z_js - z_ref[i]).abs().max()))
+
+
+def test_browser_playground_equals_python(server: str, browser) -> None:
+    from companion.theory.minimax import PLAY_DEFAULTS, gradient_play_2d
+
+    browser.get(f"{server}/part2/minimax/")
+    for game, d in PLAY_DEFAULTS.items():
+        for mode in ("simultaneous", "alternating"):
+            for lr in (d["lr"], 0.27):
+                py = gradient_play_2d(game, d["x0"], d["y0"], lr, d["steps"], mode)
+                js = browser.execute_script("return window.companion.play(...arguments)", game, mode, lr, d["steps"],
+                                            d["x0"], d["y0"])  # fmt: skip
+                assert len(js) == len(py) and max(abs(a - b) for p, q in zip(py, js) for a, b in zip(p, q)) < 1e-6
+    # the page's embedded settings are the chapter's (so the still figure and the live one agree)
+    page = json.loads(browser.execute_script("return document.querySelector('.cw-figure').dataset.defaults"))
+    assert page == PLAY_DEFAULTS
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_figures_start_without_console_errors_and_fit(server: str, browser, width: int) -> None:
+    """Each figure started as a reader does (a click), at both widths: no console error, nothing wider than the page."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(width, 1000)
+    browser.get_log("browser")
+    for page, figures in (("part1/inversion", 2), ("part2/minimax", 1)):
+        browser.get(f"{server}/{page}/")
+        for button in browser.find_elements(By.CSS_SELECTOR, ".cw-start"):
+            browser.execute_script("arguments[0].scrollIntoView()", button)
+            button.click()
+        import time
+
+        for _ in range(100):  # until every figure has drawn its canvases
+            if len(browser.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == figures:
+                break
+            time.sleep(0.1)
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == figures, page
+        wide = browser.execute_script(
+            "return [...document.querySelectorAll('.cw-figure *')].filter(e => e.getBoundingClientRect().right > "
+            "document.documentElement.clientWidth + 1).map(e => e.tagName)"
+        )
+        assert not wide, f"{page} @{width}px: {wide}"
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+def test_without_javascript_the_figures_are_still_images(site: Path, server: str) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    try:
+        for page in ("part1/inversion", "part2/minimax"):
+            driver.get(f"{server}/{page}/")
+            figs = driver.find_elements(By.CSS_SELECTOR, ".cw-figure")
+            assert figs
+            for fig in figs:
+                img = fig.find_element(By.CSS_SELECTOR, "img")
+                assert img.is_displayed() and driver.execute_script("return arguments[0].naturalWidth", img) > 0
+                assert not any(b.is_displayed() for b in fig.find_elements(By.CSS_SELECTOR, ".cw-start"))
+    finally:
+        driver.quit()
+
+
+# --- the Hebrew edition ----------------------------------------------------------------------------------
+
+RTL_CHECK = """
+const body = getComputedStyle(document.body).direction;
+const ltr = (sel) => [...document.querySelectorAll(sel)].filter(e => getComputedStyle(e).direction !== 'ltr').length;
+return {
+  body, lang: document.documentElement.lang,
+  math: document.querySelectorAll('.katex').length, mathNotLtr: ltr('.md-typeset .katex'),
+  codeNotLtr: ltr('.md-typeset pre, .md-typeset code'),
+  switcher: [...document.querySelectorAll('a.md-select__link[hreflang]')].map(a => [a.hreflang, a.href]),
+};
+"""
+
+
+def test_hebrew_pages_run_right_to_left_with_math_and_code_left_to_right(site: Path, server: str, browser) -> None:
+    import time
+    import urllib.request
+
+    pages = [p for p in _pages(site) if p.startswith("he")]
+    assert len(pages) >= 16, pages
+    problems = []
+    for page in pages:
+        for width in WIDTHS:
+            for scheme in ("default", "slate"):
+                browser.set_window_size(width, 1000)
+                browser.get(f"{server}/{page}/")
+                browser.execute_script(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+                time.sleep(0.2)
+                r = browser.execute_script(RTL_CHECK)
+                if r["body"] != "rtl" or r["mathNotLtr"] or r["codeNotLtr"]:
+                    problems.append(f"{page} @{width} {scheme}: {r}")
+        # the switcher goes to the same page in English, and back
+        links = dict(r["switcher"])
+        for lang in ("en", "he"):
+            with urllib.request.urlopen(links[lang]) as resp:
+                assert resp.status == 200, (page, lang, links[lang])
+        english = links["en"].replace(server, "")
+        assert english.rstrip("/") == "/" + page.removeprefix("he").strip("/") or english == "/", (page, english)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "query,want",
+    [("רוויה", "he/part2/saturation"), ("חישה דחוסה", "he/part1/restoration"), ("זרימה מנרמלת", "he/part2/flows")],
+)
+def test_hebrew_search_finds_the_page_that_treats_the_term(server: str, browser, query: str, want: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(1400, 1000)
+    browser.get(f"{server}/he/")
+    box = WebDriverWait(browser, 10).until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input.md-search__input")))
+    box.send_keys(query)
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item"))
+    hrefs = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item > a")[:5]]
+    assert any(f"/{want}/" in h for h in hrefs), f"{query!r}: {hrefs}"

@@ -313,6 +313,16 @@ def test_wrong_answers_fail_their_check(chapter: str, number: int, what: str, re
     assert outcome.message and len(outcome.message.splitlines()) <= 2
 
 
+def test_every_exercise_has_its_hebrew_title_and_task() -> None:
+    from companion.exercises.hebrew import HEBREW
+
+    assert set(HEBREW) == {(e.chapter, e.number) for e in EXERCISES}
+    for e in EXERCISES:
+        title, task = HEBREW[(e.chapter, e.number)]
+        assert title and any("\u0590" <= c <= "\u05ff" for c in title), (e.chapter, e.number)
+        assert bool(task) == (not e.coded), (e.chapter, e.number)  # open exercises have their task in Hebrew too
+
+
 def test_cli_list_and_check(capsys) -> None:
     assert main(["exercises", "list"]) == 0
     out = capsys.readouterr().out
@@ -348,6 +358,9 @@ def test_page_fragments_are_generated_from_the_table(chapter: str) -> None:
 
     assert (DOCS / f"{chapter}.md").read_text() == page_fragment(chapter), (
         "docs/exercises/ drifted: run python -m companion.exercises.pages"
+    )
+    assert (DOCS / f"{chapter}.he.md").read_text() == page_fragment(chapter, "he"), (
+        "docs/exercises/ (Hebrew) drifted: run python -m companion.exercises.pages"
     )
     text = page_fragment(chapter)
     for ex in (e for e in EXERCISES if e.chapter == chapter and e.coded):

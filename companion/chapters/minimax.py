@@ -192,9 +192,31 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     )
     write_text(args.assets / "ties.md", ties)
     results["ties"] = res["ties"]
+    results["playground"] = _playground(args.assets / "playground.png")
     write_json(results, args.assets / "results.json")
     print(table)
     return {"grid_points": len(prob.x), "steps": steps}, ""
+
+
+def _playground(path) -> dict[str, Any]:
+    """The playground's two games at their default settings, both kinds of gradient play (the static figure the
+    browser's playground reproduces, and its fallback when JavaScript is off)."""
+    from companion.theory.minimax import PLAY_DEFAULTS, gradient_play_2d
+
+    fig, axes = new_figure(2, 1, 3.6, 3.6)
+    out = {}
+    for ax, (game, d) in zip(axes[0], PLAY_DEFAULTS.items()):
+        for mode, color in (("simultaneous", "tab:red"), ("alternating", "tab:blue")):
+            path = gradient_play_2d(game, d["x0"], d["y0"], d["lr"], d["steps"], mode)
+            xs, ys = zip(*path)
+            ax.plot(xs, ys, color=color, lw=1.2, label=mode)
+            out[f"{game}|{mode}"] = {"end": path[-1], "radius_end": math.hypot(*path[-1])}
+        ax.plot([d["x0"]], [d["y0"]], "ko", ms=4)
+        ax.set(xlabel="x (minimises f)", ylabel="y (maximises f)", title=f"{game}, step {d['lr']}, {d['steps']} rounds")
+        ax.set_aspect("equal")
+        ax.legend(fontsize=7)
+    save_figure(fig, path)
+    return out
 
 
 CHAPTER = Chapter(

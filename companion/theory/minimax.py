@@ -41,10 +41,14 @@ import numpy as np
 import torch
 
 __all__ = [
+    "GAMES_2D",
+    "PLAY_DEFAULTS",
     "Grid1D",
     "argmax_set",
     "best_response_generator",
+    "game_gradient",
     "gradient_play",
+    "gradient_play_2d",
     "js_divergence",
     "make_problem",
     "matching_pennies",
@@ -272,3 +276,58 @@ def gradient_play(
         "p_g": torch.softmax(w.detach(), 0),
         "d": torch.sigmoid(u.detach()),
     }
+
+
+# --8<-- [start:play2d]
+#: Zero-sum games on the plane: the first player (x) minimises f, the second (y) maximises it.
+GAMES_2D = {
+    "bilinear": "f(x, y) = x y: one equilibrium, (0, 0)",
+    "squared distance": "f(x, y) = (x - y)^2 on [0, 1]^2: no pure equilibrium (max-min 0 < min-max 1/4)",
+}
+
+
+def game_gradient(game: str, x: float, y: float) -> tuple[float, float]:
+    """(df/dx, df/dy) of a game of `GAMES_2D` at (x, y)."""
+    if game == "bilinear":
+        return y, x
+    if game == "squared distance":
+        return 2 * (x - y), -2 * (x - y)
+    raise ValueError(f"unknown game {game!r}; choose from {', '.join(GAMES_2D)}")
+
+
+def gradient_play_2d(game: str, x0: float, y0: float, lr: float, steps: int, mode: str) -> list[tuple[float, float]]:
+    r"""Gradient play: x descends f, y ascends it, with step ``lr``; the trajectory of ``steps`` rounds.
+
+    ``simultaneous``: both step from the same point,
+    $(x, y) \leftarrow (x - \eta f_x(x, y),\; y + \eta f_y(x, y))$.
+    ``alternating``: x steps first and y answers the new x,
+    $x \leftarrow x - \eta f_x(x, y)$, then $y \leftarrow y + \eta f_y(x, y)$ with the new x
+    (as GAN training alternates D and G steps). On the squared-distance game both stay in
+    $[0, 1]$ (each coordinate clipped after its step).
+
+    Returns:
+        steps + 1 points (x, y), the start first (plain floats: the browser repeats this arithmetic).
+    """
+    box = game == "squared distance"
+    clip = (lambda v: min(1.0, max(0.0, v))) if box else (lambda v: v)
+    x, y = float(x0), float(y0)
+    path = [(x, y)]
+    for _ in range(steps):
+        fx, fy = game_gradient(game, x, y)
+        if mode == "simultaneous":
+            x, y = clip(x - lr * fx), clip(y + lr * fy)
+        elif mode == "alternating":
+            x = clip(x - lr * fx)
+            y = clip(y + lr * game_gradient(game, x, y)[1])
+        else:
+            raise ValueError(f"unknown mode {mode!r}; choose simultaneous or alternating")
+        path.append((x, y))
+    return path
+
+
+#: The playground's starting settings (the chapter's static figure uses them too).
+PLAY_DEFAULTS = {
+    "bilinear": {"x0": 1.0, "y0": 0.5, "lr": 0.1, "steps": 150},
+    "squared distance": {"x0": 0.3, "y0": 0.6, "lr": 0.05, "steps": 150},
+}
+# --8<-- [end:play2d]

@@ -361,3 +361,17 @@ def test_hebrew_search_finds_the_page_that_treats_the_term(server: str, browser,
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item"))
     hrefs = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item > a")[:5]]
     assert any(f"/{want}/" in h for h in hrefs), f"{query!r}: {hrefs}"
+
+
+@pytest.mark.parametrize("page", ["notebooks/gan_losses", "api", "part1/glo"])
+def test_the_switcher_from_an_english_page_resolves(server: str, browser, page: str) -> None:
+    import urllib.request
+
+    browser.set_window_size(1400, 1000)
+    browser.get(f"{server}/{page}/")
+    links = dict(browser.execute_script(RTL_CHECK)["switcher"])
+    with urllib.request.urlopen(links["he"]) as resp:
+        assert resp.status == 200, links["he"]
+    # a page with a Hebrew twin goes to it; the English-only notebooks and API go to the Hebrew home
+    want = "/he/" if page.startswith(("notebooks", "api")) else f"/he/{page}/"
+    assert links["he"].replace(server, "") == want, links["he"]

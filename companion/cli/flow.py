@@ -95,7 +95,12 @@ def _train(args: argparse.Namespace) -> int:
         print(f"interrupted: continue with: companion flow train --out {args.out} --resume", file=sys.stderr)
         return 130
     final = summary["final"]
-    held = f", held-out {final['test_bpd']:.3f} bits/dim" if "test_bpd" in final else ""
+    held = (
+        f", first {cfg.eval_images} test images {final['test_bpd']:.3f} bits/dim (one draw; "
+        "`companion flow score` for all of them)"
+        if "test_bpd" in final
+        else ""
+    )
     print(f"done: {summary['epochs']} epochs, training {final['bpd']:.3f} bits/dim{held}; in {args.out}")
     return 0
 

@@ -1,12 +1,15 @@
 // The language switcher goes to the same page in the other edition: the English book at the site's
-// root, the Hebrew one under he/ with the same page paths (hooks/editions.py builds both).
+// root, the Hebrew one under he/ with the same page paths (hooks/editions.py builds both). The
+// notebooks and the API reference exist in English only: from them, Hebrew means the Hebrew home.
 (function () {
+  const ENGLISH_ONLY = ["notebooks/", "api/"];
   function relink() {
     const here = window.location.pathname;
     document.querySelectorAll("a.md-select__link[hreflang]").forEach((a) => {
       const root = new URL(a.getAttribute("href"), window.location.href).pathname.replace(/he\/?$/, "");
       const inHebrew = here.startsWith(root + "he/");
-      const page = inHebrew ? here.slice((root + "he/").length) : here.slice(root.length);
+      let page = inHebrew ? here.slice((root + "he/").length) : here.slice(root.length);
+      if (a.hreflang === "he" && ENGLISH_ONLY.some((p) => page.startsWith(p))) page = "";
       a.setAttribute("href", root + (a.hreflang === "he" ? "he/" : "") + page);
     });
   }

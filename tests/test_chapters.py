@@ -111,7 +111,7 @@ def test_minimax_chapter(tmp_path: Path) -> None:
     from companion.chapters import minimax
 
     assert minimax.main(["--dry-run", "--assets", str(tmp_path), "--runs", str(tmp_path / "r")]) == 0
-    for name in ("orders.png", "play.png", "results.md", "results.json", "command.md"):
+    for name in ("orders.png", "play.png", "playground.png", "results.md", "results.json", "command.md"):
         assert (tmp_path / name).is_file(), name
 
 

@@ -78,7 +78,11 @@ def test_a_failing_worker_names_its_error_in_the_report(tmp_path: Path) -> None:
     """The helper's report holds what the workers printed (the SIGABRT once hid behind torchrun's summary)."""
     r = torchrun(2, *TINY, "--epochs", "1", "--loss", "nope", "--out", str(tmp_path / "r"))
     assert r.returncode != 0
-    assert r.stderr.count("unknown loss 'nope'") == 2  # one line from each rank's own log
+    # At least the first failing rank's own log line. Not "both ranks": torchrun stops the other
+    # worker as soon as one fails, and on a busy machine that worker can be killed before it reads
+    # its options (seen once in 4 runs of this file beside a training job: rank 1's log was empty).
+    assert r.stderr.count("unknown loss 'nope'") >= 1
+    assert "stderr.log ---" in r.stderr  # the workers' own files were appended to the report
 
 
 def test_training_under_torchrun_destroys_its_process_group(tmp_path: Path) -> None:

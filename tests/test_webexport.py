@@ -123,3 +123,31 @@ def test_export_web_refuses_in_one_line(tiny: dict[str, Path], tmp_path: Path, c
         assert main(["export-web", "--checkpoint", str(tiny["gan"]), "--out", str(tmp_path / "ok")]) == 0
     assert json.loads((tmp_path / "ok" / "manifest.json").read_text())["format"] == "companion-web/1"
     assert np.frombuffer((tmp_path / "ok" / "weights.bin").read_bytes()[:8], dtype="<f2").size == 4
+
+
+def test_web_chapter_on_tiny_networks(tiny: dict[str, Path], tmp_path: Path) -> None:
+    """The chapter script end to end (dry run): its table's numbers are the ones in its JSON, its export is served."""
+    from companion.chapters import web
+
+    argv = ["--dry-run", "--generator", str(tiny["gan"]), "--encoder", str(tiny["enc"]),
+            "--assets", str(tmp_path), "--runs", str(tmp_path / "runs"), "--no-progress"]  # fmt: skip
+    assert web.main(argv) == 0
+    for name in ("explorer.png", "draw.png", "export.md", "export.json", "command.md", "net/manifest.json"):
+        assert (tmp_path / name).is_file(), name
+    res = json.loads((tmp_path / "export.json").read_text())
+    assert res["gen_max"] <= 1 and res["bytes"] == sum(
+        (tmp_path / "net" / f).stat().st_size for f in ("weights.bin", "manifest.json")
+    )
+    table = (tmp_path / "export.md").read_text()
+    assert f"{res['midpoints']['ink_linear']:.3f} / {res['midpoints']['ink_spherical']:.3f}" in table
+
+
+def test_explorer_midpoints_against_closed_forms() -> None:
+    """With G(z) = z squared (as a 10x10 'image'), the ink of a latent is its mean square: 1/2 halfway along the
+    straight line between independent N(0, I) latents, 1 on the great circle and at the ends; norms sqrt(50), 10."""
+    from companion.chapters.web import _midpoints
+
+    m = _midpoints(lambda z: z.square().view(-1, 1, 10, 10), pairs=4000)
+    assert abs(m["norm_linear"] - 50**0.5) < 0.1 and abs(m["norm_spherical"] - 10) < 0.1
+    assert abs(m["ink_linear"] - 0.5) < 0.02 and abs(m["ink_spherical"] - 1) < 0.03 and abs(m["ink_ends"] - 1) < 0.02
+    assert m["share_linear_fainter"] > 0.99

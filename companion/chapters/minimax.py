@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -198,7 +199,7 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     return {"grid_points": len(prob.x), "steps": steps}, ""
 
 
-def _playground(path) -> dict[str, Any]:
+def _playground(path: Path) -> dict[str, Any]:
     """The playground's two games at their default settings, both kinds of gradient play (the static figure the
     browser's playground reproduces, and its fallback when JavaScript is off)."""
     from companion.theory.minimax import PLAY_DEFAULTS, gradient_play_2d
@@ -207,10 +208,10 @@ def _playground(path) -> dict[str, Any]:
     out = {}
     for ax, (game, d) in zip(axes[0], PLAY_DEFAULTS.items()):
         for mode, color in (("simultaneous", "tab:red"), ("alternating", "tab:blue")):
-            path = gradient_play_2d(game, d["x0"], d["y0"], d["lr"], d["steps"], mode)
-            xs, ys = zip(*path)
+            traj = gradient_play_2d(game, d["x0"], d["y0"], d["lr"], d["steps"], mode)
+            xs, ys = zip(*traj)
             ax.plot(xs, ys, color=color, lw=1.2, label=mode)
-            out[f"{game}|{mode}"] = {"end": path[-1], "radius_end": math.hypot(*path[-1])}
+            out[f"{game}|{mode}"] = {"end": traj[-1], "radius_end": math.hypot(*traj[-1])}
         ax.plot([d["x0"]], [d["y0"]], "ko", ms=4)
         ax.set(xlabel="x (minimises f)", ylabel="y (maximises f)", title=f"{game}, step {d['lr']}, {d['steps']} rounds")
         ax.set_aspect("equal")

@@ -67,6 +67,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         "gallery": to_uint8(G_web(torch.tensor(manifest["gallery"]))),
         "digits": test[:8], "recon": to_uint8(rt_web[:8]),
         "interp": _interpolations(G_web, torch.tensor(manifest["gallery"])),
+        "midpoints": _midpoints(G),
         "bytes": sum((folder / f).stat().st_size for f in ("weights.bin", "manifest.json")),
     }  # fmt: skip
 
@@ -81,6 +82,32 @@ def _interpolations(G, gallery: torch.Tensor) -> dict[str, torch.Tensor]:
     sph = (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / torch.sin(omega)
     with torch.no_grad():
         return {"linear": to_uint8(G(lin)), "spherical": to_uint8(G(sph))}
+
+
+def _midpoints(G, pairs: int = 500) -> dict[str, float]:
+    """What the explorer's two paths do halfway, over random pairs of latents: norm and ink (mean grey in [0, 1]).
+
+    The straight line's midpoint (A + B) / 2 has norm about sqrt(d / 2), the great circle's sqrt(d);
+    whether that shorter latent shows in the image is a property of the generator, measured here.
+    """
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(pairs, 100, generator=g), torch.randn(pairs, 100, generator=g)
+    lin = (a + b) / 2
+    cos = ((a / a.norm(dim=1, keepdim=True)) * (b / b.norm(dim=1, keepdim=True))).sum(1, keepdim=True)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    sph = torch.sin(omega / 2) * (a + b) / torch.sin(omega)  # slerp at t = 1/2
+    with torch.no_grad():
+        ink = lambda z: G(z).flatten(1).mean(1)  # noqa: E731
+        i_lin, i_sph, i_ends = ink(lin), ink(sph), (ink(a) + ink(b)) / 2
+    return {
+        "pairs": pairs,
+        "norm_linear": float(lin.norm(dim=1).mean()),
+        "norm_spherical": float(sph.norm(dim=1).mean()),
+        "ink_linear": float(i_lin.mean()),
+        "ink_spherical": float(i_sph.mean()),
+        "ink_ends": float(i_ends.mean()),
+        "share_linear_fainter": float((i_lin < i_sph).float().mean()),
+    }
 
 
 def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -112,8 +139,15 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
         {"what": "round trip G(E(x)) PSNR, exported encoder / original",
          "value": f"{res['psnr_web']:.2f} / {res['psnr_ref']:.2f} dB"},
     ]  # fmt: skip
+    mid = res["midpoints"]
+    rows += [
+        {"what": f"explorer, halfway A to B ({mid['pairs']} random pairs): latent norm, straight line / great circle",
+         "value": f"{mid['norm_linear']:.2f} / {mid['norm_spherical']:.2f}"},
+        {"what": "explorer, halfway A to B: ink (mean grey, 0 to 1), straight line / great circle / the ends",
+         "value": f"{mid['ink_linear']:.3f} / {mid['ink_spherical']:.3f} / {mid['ink_ends']:.3f}"},
+    ]  # fmt: skip
     write_text(assets / "export.md", markdown_table(rows, [("what", "export"), ("value", "measured")]))
-    numbers = {k: v for k, v in res.items() if isinstance(v, (int, float))}
+    numbers = {k: v for k, v in res.items() if isinstance(v, (int, float))} | {"midpoints": res["midpoints"]}
     write_json(numbers, assets / "export.json")
     return {"rank": args.rank}, ""
 

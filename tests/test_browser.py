@@ -262,7 +262,8 @@ def test_figures_start_without_console_errors_and_fit(server: str, browser, widt
     for page, figures in (("part1/inversion", 2), ("part2/minimax", 1)):
         browser.get(f"{server}/{page}/")
         for button in browser.find_elements(By.CSS_SELECTOR, ".cw-start"):
-            browser.execute_script("arguments[0].scrollIntoView()", button)
+            # centred: scrolled to the top, the button would sit under the sticky header, which takes the click
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
             button.click()
         import time
 

@@ -213,7 +213,7 @@ def _playground(path: Path) -> dict[str, Any]:
             ax.plot(xs, ys, color=color, lw=1.2, label=mode)
             out[f"{game}|{mode}"] = {"end": traj[-1], "radius_end": math.hypot(*traj[-1])}
         ax.plot([d["x0"]], [d["y0"]], "ko", ms=4)
-        ax.set(xlabel="x (minimises f)", ylabel="y (maximises f)", title=f"{game}, step {d['lr']}, {d['steps']} rounds")
+        ax.set(xlabel="x (minimises f)", ylabel="y (maximises f)", title=f"{game}\nstep {d['lr']}, {d['steps']} rounds")
         ax.set_aspect("equal")
         ax.legend(fontsize=7)
     save_figure(fig, path)

@@ -3,6 +3,8 @@
 // notebooks and the API reference exist in English only: from them, Hebrew means the Hebrew home.
 (function () {
   const ENGLISH_ONLY = ["notebooks/", "api/"];
+  // And the glossary of Hebrew terms exists in Hebrew only: from it, English means the English home.
+  const HEBREW_ONLY = ["glossary/"];
   function relink() {
     const here = window.location.pathname;
     document.querySelectorAll("a.md-select__link[hreflang]").forEach((a) => {
@@ -10,6 +12,7 @@
       const inHebrew = here.startsWith(root + "he/");
       let page = inHebrew ? here.slice((root + "he/").length) : here.slice(root.length);
       if (a.hreflang === "he" && ENGLISH_ONLY.some((p) => page.startsWith(p))) page = "";
+      if (a.hreflang === "en" && HEBREW_ONLY.some((p) => page.startsWith(p))) page = "";
       a.setAttribute("href", root + (a.hreflang === "he" ? "he/" : "") + page);
     });
   }

@@ -49,7 +49,9 @@ def server(site: Path):
             pass
 
     handler = functools.partial(Quiet, directory=str(site))
-    with socketserver.TCPServer(("127.0.0.1", 0), handler) as httpd:
+    # Threaded: a browser fetches the files of a page in parallel.
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd:
+        httpd.daemon_threads = True
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -267,7 +269,7 @@ def test_figures_start_without_console_errors_and_fit(server: str, browser, widt
             button.click()
         import time
 
-        for _ in range(100):  # until every figure has drawn its canvases
+        for _ in range(300):  # until every figure has drawn its canvases (the weights are fetched on the click)
             if len(browser.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == figures:
                 break
             time.sleep(0.1)
@@ -327,22 +329,28 @@ def test_hebrew_pages_run_right_to_left_with_math_and_code_left_to_right(site: P
     assert len(pages) >= 16, pages
     problems = []
     for page in pages:
+        browser.set_window_size(WIDTHS[0], 1000)
+        browser.get(f"{server}/{page}/")  # once per page: directions do not depend on how the page was reached
+        time.sleep(0.2)
         for width in WIDTHS:
+            browser.set_window_size(width, 1000)
             for scheme in ("default", "slate"):
-                browser.set_window_size(width, 1000)
-                browser.get(f"{server}/{page}/")
                 browser.execute_script(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
-                time.sleep(0.2)
                 r = browser.execute_script(RTL_CHECK)
                 if r["body"] != "rtl" or r["mathNotLtr"] or r["codeNotLtr"]:
                     problems.append(f"{page} @{width} {scheme}: {r}")
-        # the switcher goes to the same page in English, and back
-        links = dict(r["switcher"])
+        # the switcher goes to the same page in English (the Hebrew-only glossary: to the English home), and back
+        rest = page.removeprefix("he").strip("/")
+        want = "/" if rest in ("", "glossary") else f"/{rest}/"
+        for _ in range(50):  # editions.js rewrites the links on Material's page event, which can come after "load"
+            links = dict(browser.execute_script(RTL_CHECK)["switcher"])
+            if links["en"].replace(server, "") == want:
+                break
+            time.sleep(0.1)
         for lang in ("en", "he"):
             with urllib.request.urlopen(links[lang]) as resp:
                 assert resp.status == 200, (page, lang, links[lang])
-        english = links["en"].replace(server, "")
-        assert english.rstrip("/") == "/" + page.removeprefix("he").strip("/") or english == "/", (page, english)
+        assert links["en"].replace(server, "") == want, (page, links["en"])
     assert not problems, "\n".join(problems)
 
 
@@ -366,13 +374,18 @@ def test_hebrew_search_finds_the_page_that_treats_the_term(server: str, browser,
 
 @pytest.mark.parametrize("page", ["notebooks/gan_losses", "api", "part1/glo"])
 def test_the_switcher_from_an_english_page_resolves(server: str, browser, page: str) -> None:
+    import time
     import urllib.request
 
     browser.set_window_size(1400, 1000)
     browser.get(f"{server}/{page}/")
-    links = dict(browser.execute_script(RTL_CHECK)["switcher"])
-    with urllib.request.urlopen(links["he"]) as resp:
-        assert resp.status == 200, links["he"]
     # a page with a Hebrew twin goes to it; the English-only notebooks and API go to the Hebrew home
     want = "/he/" if page.startswith(("notebooks", "api")) else f"/he/{page}/"
+    for _ in range(50):  # editions.js rewrites the links on Material's page event, which can come after "load"
+        links = dict(browser.execute_script(RTL_CHECK)["switcher"])
+        if links["he"].replace(server, "") == want:
+            break
+        time.sleep(0.1)
+    with urllib.request.urlopen(links["he"]) as resp:
+        assert resp.status == 200, links["he"]
     assert links["he"].replace(server, "") == want, links["he"]

@@ -182,6 +182,21 @@ def test_search_finds_the_chapter(server: str, browser, query: str) -> None:
 # --- the interactive figures (docs/javascripts/companion-web.js) against PyTorch --------------------------
 
 
+def _open_with_hook(driver, url: str) -> None:
+    """Open a page and wait until companion-web.js has defined its test hook, ``window.companion``.
+
+    ``get`` can return before the page's scripts have run (seen once in CI: the hook was undefined).
+    """
+    import time
+
+    driver.get(url)
+    for _ in range(100):
+        if driver.execute_script("return typeof window.companion !== 'undefined'"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"window.companion never defined on {url}")
+
+
 def _run_js(driver, script: str, *args):
     """Await a promise in the page: ``script`` gets the arguments and must call done(result)."""
     return driver.execute_async_script("const done = arguments[arguments.length - 1];" + script, *args)
@@ -216,7 +231,7 @@ def test_browser_networks_equal_pytorch(server: str, browser, tiny_web: dict) ->
     from companion.pixels import to_uint8
 
     browser.set_window_size(1400, 1000)
-    browser.get(f"{server}/part1/inversion/")
+    _open_with_hook(browser, f"{server}/part1/inversion/")
     base = f"{server}/test-web/"
     G, _, _ = load_generator(tiny_web["gan"])
     z = torch.randn(6, 100, generator=torch.Generator().manual_seed(42))
@@ -241,7 +256,7 @@ def test_browser_networks_equal_pytorch(server: str, browser, tiny_web: dict) ->
 def test_browser_playground_equals_python(server: str, browser) -> None:
     from companion.theory.minimax import PLAY_DEFAULTS, gradient_play_2d
 
-    browser.get(f"{server}/part2/minimax/")
+    _open_with_hook(browser, f"{server}/part2/minimax/")
     for game, d in PLAY_DEFAULTS.items():
         for mode in ("simultaneous", "alternating"):
             for lr in (d["lr"], 0.27):

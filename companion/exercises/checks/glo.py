@@ -69,7 +69,7 @@ def check_imle(m: ModuleType) -> None:
     unused = sorted(set(range(15)) - set(brute))
     if samples.grad[unused].abs().sum() != 0:
         raise CheckFailed("only matched samples may receive a gradient")
-    if not math.isfinite(float(loss)):
+    if not math.isfinite(float(torch.as_tensor(loss).detach())):
         raise CheckFailed("the loss must be finite")
 
 

@@ -91,13 +91,39 @@ def _requests(driver) -> list[str]:
 AUDIT = (Path(__file__).parent / "browser_audit.js").read_text()
 
 
+# True once the page has loaded and KaTeX (which runs on Material's document$, after "load") has
+# typeset every formula arithmatex left: each holds KaTeX's output or, for bad TeX, its error span.
+TYPESET = """return document.readyState === 'complete'
+  && [...document.querySelectorAll('.arithmatex')].every(e => e.querySelector('.katex, .katex-error'));"""
+
+
+def _until(driver, condition, timeout: float = 10.0):
+    """Poll ``condition(driver)`` every 0.1 s until it is truthy or ``timeout`` s pass; its last value.
+
+    No fixed sleeps in this file: a busy CI machine can take longer than any guess. The caller
+    asserts on the value, so a timeout fails with what the page last showed.
+    """
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    last = None
+
+    def probe(d):
+        nonlocal last
+        last = condition(d)
+        return last
+
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.1).until(probe)
+    except TimeoutException:
+        pass
+    return last
+
+
 def _audit(driver, url: str, width: int) -> dict:
     driver.set_window_size(width, 1000)
     driver.get(url)
-    driver.execute_script("return document.readyState")
-    import time
-
-    time.sleep(0.3)  # KaTeX runs on document$ after load
+    assert _until(driver, lambda d: d.execute_script(TYPESET)), f"math never typeset on {url}"
     return json.loads(driver.execute_script(AUDIT))
 
 
@@ -187,14 +213,9 @@ def _open_with_hook(driver, url: str) -> None:
 
     ``get`` can return before the page's scripts have run (seen once in CI: the hook was undefined).
     """
-    import time
-
     driver.get(url)
-    for _ in range(100):
-        if driver.execute_script("return typeof window.companion !== 'undefined'"):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"window.companion never defined on {url}")
+    hook = _until(driver, lambda d: d.execute_script("return typeof window.companion !== 'undefined'"))
+    assert hook, f"window.companion never defined on {url}"
 
 
 def _run_js(driver, script: str, *args):
@@ -282,12 +303,8 @@ def test_figures_start_without_console_errors_and_fit(server: str, browser, widt
             # centred: scrolled to the top, the button would sit under the sticky header, which takes the click
             browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
             button.click()
-        import time
-
-        for _ in range(300):  # until every figure has drawn its canvases (the weights are fetched on the click)
-            if len(browser.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == figures:
-                break
-            time.sleep(0.1)
+        # until every figure has drawn its canvases (the weights are fetched on the click)
+        _until(browser, lambda d, n=figures: len(d.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == n, 30)
         assert len(browser.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == figures, page
         wide = browser.execute_script(
             "return [...document.querySelectorAll('.cw-figure *')].filter(e => e.getBoundingClientRect().right > "
@@ -336,8 +353,12 @@ return {
 """
 
 
+def _switcher(driver) -> dict[str, str]:
+    """The language switcher's links, by language."""
+    return dict(driver.execute_script(RTL_CHECK)["switcher"])
+
+
 def test_hebrew_pages_run_right_to_left_with_math_and_code_left_to_right(site: Path, server: str, browser) -> None:
-    import time
     import urllib.request
 
     pages = [p for p in _pages(site) if p.startswith("he")]
@@ -346,7 +367,7 @@ def test_hebrew_pages_run_right_to_left_with_math_and_code_left_to_right(site: P
     for page in pages:
         browser.set_window_size(WIDTHS[0], 1000)
         browser.get(f"{server}/{page}/")  # once per page: directions do not depend on how the page was reached
-        time.sleep(0.2)
+        assert _until(browser, lambda d: d.execute_script(TYPESET)), f"math never typeset on {page}"
         for width in WIDTHS:
             browser.set_window_size(width, 1000)
             for scheme in ("default", "slate"):
@@ -357,11 +378,9 @@ def test_hebrew_pages_run_right_to_left_with_math_and_code_left_to_right(site: P
         # the switcher goes to the same page in English (the Hebrew-only glossary: to the English home), and back
         rest = page.removeprefix("he").strip("/")
         want = "/" if rest in ("", "glossary") else f"/{rest}/"
-        for _ in range(50):  # editions.js rewrites the links on Material's page event, which can come after "load"
-            links = dict(browser.execute_script(RTL_CHECK)["switcher"])
-            if links["en"].replace(server, "") == want:
-                break
-            time.sleep(0.1)
+        # editions.js rewrites the links on Material's page event, which can come after "load"
+        _until(browser, lambda d, w=want: _switcher(d)["en"].replace(server, "") == w, 5)
+        links = _switcher(browser)
         for lang in ("en", "he"):
             with urllib.request.urlopen(links[lang]) as resp:
                 assert resp.status == 200, (page, lang, links[lang])
@@ -389,18 +408,15 @@ def test_hebrew_search_finds_the_page_that_treats_the_term(server: str, browser,
 
 @pytest.mark.parametrize("page", ["notebooks/gan_losses", "api", "part1/glo"])
 def test_the_switcher_from_an_english_page_resolves(server: str, browser, page: str) -> None:
-    import time
     import urllib.request
 
     browser.set_window_size(1400, 1000)
     browser.get(f"{server}/{page}/")
     # a page with a Hebrew twin goes to it; the English-only notebooks and API go to the Hebrew home
     want = "/he/" if page.startswith(("notebooks", "api")) else f"/he/{page}/"
-    for _ in range(50):  # editions.js rewrites the links on Material's page event, which can come after "load"
-        links = dict(browser.execute_script(RTL_CHECK)["switcher"])
-        if links["he"].replace(server, "") == want:
-            break
-        time.sleep(0.1)
+    # editions.js rewrites the links on Material's page event, which can come after "load"
+    _until(browser, lambda d: _switcher(d)["he"].replace(server, "") == want, 5)
+    links = _switcher(browser)
     with urllib.request.urlopen(links["he"]) as resp:
         assert resp.status == 200, links["he"]
     assert links["he"].replace(server, "") == want, links["he"]

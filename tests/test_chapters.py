@@ -375,3 +375,14 @@ def test_precision_chapter(gan_losses_dry, tmp_path: Path) -> None:
     assert "Training time of this study's" in command
     assert precision.main([*argv, "--seeds", "1", "--no-progress", "--device", "cpu"]) == 0  # a redraw
     assert "Training time of this study's" in (tmp_path / "a" / "command.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "seconds,text",
+    [(0, "0 s"), (42, "42 s"), (59.4, "59 s"), (59.6, "1 min"), (89, "1 min"), (91, "2 min"), (4740, "79 min")],
+)
+def test_duration_reads_seconds_under_a_minute_and_minutes_above(seconds: float, text: str) -> None:
+    """The chapters' time notes: a quick preset's seconds no longer print as "0 min"."""
+    from companion.chapters.common import duration
+
+    assert duration(seconds) == text

@@ -33,6 +33,7 @@ __all__ = [
     "cached",
     "chapter_parser",
     "content_key",
+    "duration",
     "machine",
     "markdown_table",
     "record_command",
@@ -41,6 +42,15 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
+
+
+def duration(seconds: float) -> str:
+    """A training or scoring time as a reader wants it: ``"42 s"`` under a minute, else ``"79 min"``.
+
+    A quick preset's runs take seconds, and "0 min" told its reader nothing.
+    """
+    s = round(seconds)
+    return f"{s} s" if s < 60 else f"{s / 60:.0f} min"
 
 
 def chapter_parser(name: str, description: str) -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from typing import Any
 
 from companion.aggregate import band, count, leading_run, mean_std, mean_std_text
 from companion.artifacts import epoch_ticks, new_figure, save_epoch_figure, save_figure, save_gif, smooth, write_json
-from companion.chapters.common import DOCS, Chapter, cached, content_key, markdown_table, write_text
+from companion.chapters.common import DOCS, Chapter, cached, content_key, duration, markdown_table, write_text
 from companion.config import TrainConfig, make_config
 from companion.device import resolve_device
 from companion.experiment import run_training
@@ -336,8 +336,8 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
     settings["seeds"] = len(seeds)
     precisions = sorted({r["precision"] for r in rows})
     settings["precision used"] = "/".join(precisions)
-    minutes = sum(sum(r["seconds"] for r in recs) for recs in epochs.values()) / 60
-    note = f"Training time of all {len(dirs)} runs together: {minutes:.0f} min."
+    seconds = sum(sum(r["seconds"] for r in recs) for recs in epochs.values())
+    note = f"Training time of all {len(dirs)} runs together: {duration(seconds)}."
     if results["reused"]:
         note += f" Runs already complete from an earlier invocation (not retrained): {len(results['reused'])}."
     return settings, note

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
+from companion.chapters.common import Chapter, cached, content_key, duration, markdown_table, write_text
 from companion.errors import CompanionError
 
 __all__ = ["CHAPTER", "PRIOR_TASKS", "main"]
@@ -263,7 +263,7 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
     solver = results["solver"]
     settings = {"preset": args.preset, "epochs": results["cfg"].epochs, "samples": n_gen, "held_out_digits": n,
                 "solver": f"{solver.steps} steps x {solver.restarts} restarts"}  # fmt: skip
-    note = (f"GLO training time: {summary['train_seconds'] / 60:.0f} min ({summary['epochs']} epochs); "
+    note = (f"GLO training time: {duration(summary['train_seconds'])} ({summary['epochs']} epochs); "
             "one model of each kind (GLO seed 0, chapter 1's GAN seed 0).")  # fmt: skip
     return settings, note
 

@@ -30,7 +30,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
+from companion.chapters.common import Chapter, cached, content_key, duration, markdown_table, write_text
 from companion.errors import CompanionError
 
 __all__ = ["CHAPTER", "LITERATURE", "histogram_bpd", "main"]
@@ -326,7 +326,7 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
         se = float(s.std() / math.sqrt(len(s)))
         rows.append({
             "model": f"this book's Glow on {name}", "bpd": f"{float(s.mean()):.3f} ± {se:.3f}",
-            "budget": f"{summ['epochs']} epochs, {summ['train_seconds'] / 60:.0f} CPU min, "
+            "budget": f"{summ['epochs']} epochs, {duration(summ['train_seconds'])} of CPU, "
                       f"{summ['parameters'] / 1e6:.2f} M parameters",
         })  # fmt: skip
         rows.append({"model": f"per-pixel histogram ({name})", "bpd": f"{results['histogram'][name]:.3f}",
@@ -355,14 +355,14 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
     write_json(numbers, assets / "results.json")
     settings = {"preset": args.preset, "draws": draws, "test_images": n_test, "samples": n_gen,
                 "restored_digits": n_restore, **{f"epochs_{k}": v.epochs for k, v in cfgs.items()}}  # fmt: skip
-    minutes = sum(v["train_seconds"] for v in summaries.values()) / 60
+    seconds = sum(v["train_seconds"] for v in summaries.values())
     runs = ", ".join(f"{k} {v.epochs} epochs" for k, v in cfgs.items())
     note = (
-        f"Training time of the two flows: {minutes:.0f} min ({runs}). Every score is the mean over {draws} "
+        f"Training time of the two flows: {duration(seconds)} ({runs}). Every score is the mean over {draws} "
         "dequantisation draws (seed 0) of the bound of the flow's exact density."
     )
     if "score_seconds" in results:  # caches written before this was recorded lack it
-        note += f" Scoring, sampling and FID: {results['score_seconds'] / 60:.0f} min (cached for redraws)."
+        note += f" Scoring, sampling and FID: {duration(results['score_seconds'])} (cached for redraws)."
     return settings, note
 
 

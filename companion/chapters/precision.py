@@ -22,7 +22,7 @@ from typing import Any
 from companion.aggregate import band, mean_std, mean_std_text
 from companion.artifacts import new_figure, save_figure, write_json
 from companion.chapters import gan_losses
-from companion.chapters.common import Chapter, markdown_table, write_text
+from companion.chapters.common import Chapter, duration, markdown_table, write_text
 from companion.runlog import RunLog
 
 __all__ = ["CHAPTER", "PRECISIONS", "main"]
@@ -142,9 +142,9 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     )
     print(table)
     own = [k for k, d in dirs.items() if str(args.chapter_runs) not in str(d)]
-    minutes = sum(r["seconds"] for k in own for r in epochs[k]) / 60
+    seconds = sum(r["seconds"] for k in own for r in epochs[k])
     # The training time comes from the runs' own logs, so a redraw (seconds) still states it.
-    note = f"Training time of this study's {len(own)} runs: {minutes:.0f} min."
+    note = f"Training time of this study's {len(own)} runs: {duration(seconds)}."
     if len(own) < len(dirs):
         note += f" Reused chapter 1 runs: {len(dirs) - len(own)}."
     return {"loss": "nonsaturating", "epochs": cfg.epochs, "seeds": len(seeds), "fid_samples": cfg.fid_samples}, note

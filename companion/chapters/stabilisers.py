@@ -26,7 +26,7 @@ import numpy as np
 from companion.aggregate import band, count, mean_std, mean_std_text
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
 from companion.chapters import gan_losses
-from companion.chapters.common import REPO_ROOT, Chapter, markdown_table, write_text
+from companion.chapters.common import REPO_ROOT, Chapter, duration, markdown_table, write_text
 from companion.config import PRESETS, TrainConfig
 from companion.runlog import RunLog
 
@@ -366,9 +366,9 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     print(table + "\n" + t2)
     settings = {"seeds": len(seeds), "ablation_epochs": n_ab, "better": PRESETS["better"]}
     own = [key for key in dirs if key[0] != "report setup"]
-    minutes = sum(r["seconds"] for key in own for r in logs[key]) / 60
+    seconds = sum(r["seconds"] for key in own for r in logs[key])
     return settings, (
-        f"Training time of this chapter's {len(own)} runs: {minutes:.0f} min (the report setup's runs are "
+        f"Training time of this chapter's {len(own)} runs: {duration(seconds)} (the report setup's runs are "
         "chapter 1's, their first epochs for the ablation)."
     )
 

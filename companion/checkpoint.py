@@ -87,7 +87,8 @@ def load_checkpoint(
     """Load and validate a checkpoint dictionary on the CPU.
 
     Args:
-        path: The file.
+        path: The file, or ``book:NAME`` for a model shipped with the book (`companion.bookmodels`:
+            read from safetensors, checked against its manifest's digest, never unpickled).
         expected_format: Its ``format`` tag, e.g. `GAN_FORMAT`, or a tuple of the tags accepted.
         keys: Entries the caller will read; a missing one is named in the error.
 
@@ -95,6 +96,12 @@ def load_checkpoint(
         CheckpointError: missing, unreadable, a pickle with code, another kind, altered since it
             was written, or lacking one of ``keys``.
     """
+    from companion.bookmodels import is_book_ref, load_book
+
+    accepted = (expected_format,) if isinstance(expected_format, str) else expected_format
+    if is_book_ref(path):
+        obj = load_book(path)
+        return _checked(obj, path, accepted, keys)
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -112,16 +119,23 @@ def load_checkpoint(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a torch file): {first}") from None
     fmt = obj.get("format") if isinstance(obj, dict) else None
-    accepted = (expected_format,) if isinstance(expected_format, str) else expected_format
+    if fmt in accepted:
+        if _DIGEST_KEY not in obj:
+            raise CheckpointError(f"{path} has no integrity digest (written by an older version, or edited): refused")
+        if obj[_DIGEST_KEY] != content_digest(obj):
+            raise CheckpointError(f"{path} fails its integrity check: its content changed after it was written")
+    return _checked(obj, path, accepted, keys)
+
+
+def _checked(obj: Any, path: Any, accepted: tuple[str, ...], keys: Iterable[str]) -> dict[str, Any]:
+    """``obj`` when it is one of the ``accepted`` formats and holds ``keys``; else a one-line error."""
+    fmt = obj.get("format") if isinstance(obj, dict) else None
     if fmt not in accepted:
         raise CheckpointError(f"{path} is not a {' or '.join(accepted)} checkpoint (found format {fmt!r})")
-    if _DIGEST_KEY not in obj:
-        raise CheckpointError(f"{path} has no integrity digest (written by an older version, or edited): refused")
-    if obj[_DIGEST_KEY] != content_digest(obj):
-        raise CheckpointError(f"{path} fails its integrity check: its content changed after it was written")
     missing = [k for k in keys if k not in obj]
     if missing:
-        raise CheckpointError(f"{path} lacks the entry '{missing[0]}' that a {fmt} checkpoint must hold")
+        what = "a model shipped with the book" if str(path).startswith("book:") else f"a {fmt} checkpoint"
+        raise CheckpointError(f"{path} lacks the entry '{missing[0]}' that {what} must hold here")
     return obj
 
 

@@ -220,7 +220,7 @@ def load_flow(path: str | os.PathLike[str], device: str | torch.device = "cpu") 
     Raises:
         CheckpointError: missing, corrupt, altered, another kind (a GAN's, say), or non-finite weights.
     """
-    ck = load_checkpoint(path, FLOW_FORMAT, keys=FLOW_KEYS)
+    ck = load_checkpoint(path, FLOW_FORMAT, keys=("spec", "config", "flow"))
     try:
         spec = GlowSpec(**ck["spec"])
     except (TypeError, ConfigError):

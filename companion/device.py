@@ -25,6 +25,7 @@ __all__ = [
     "autocast",
     "compiled",
     "cpu_has_native_bf16",
+    "cpu_summary",
     "resolve_device",
     "resolve_precision",
 ]
@@ -66,6 +67,28 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
             flags = set(line.split(":", 1)[1].split())
             return bool(flags & {"avx512_bf16", "amx_bf16"})
     return False
+
+
+def cpu_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU in words, with the vector instructions that decide its speed here, read from the machine.
+
+    For example ``"Intel(R) Xeon(R) Processor, 2 threads, AVX2 + AVX-512 + AVX512-BF16 + AMX-BF16"``;
+    a CPU with none of them (or a system without /proc/cpuinfo) says ``"no AVX2"`` or its platform.
+    """
+    import platform
+
+    threads = f"{torch.get_num_threads()} threads"
+    if not sys.platform.startswith("linux") or not cpuinfo.is_file():
+        return f"{platform.processor() or platform.machine()}, {threads}"
+    model, flags = platform.machine(), set()
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        if line.startswith("model name") and model == platform.machine():
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+    names = [("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16")]
+    have = [label for flag, label in names if flag in flags]
+    return f"{model}, {threads}, {' + '.join(have) if have else 'no AVX2'}"
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

@@ -191,7 +191,9 @@ def train_encoder(
 
 def load_encoder(path: str | Path, generator: nn.Module, device: torch.device | str = "cpu") -> Encoder:
     """Load an encoder checkpoint, refusing one trained for another generator."""
-    ck = load_checkpoint(path, ENCODER_FORMAT, keys=ENCODER_KEYS)
+    ck = load_checkpoint(
+        path, ENCODER_FORMAT, keys=("generator_fingerprint", "latent_dim", "channels", "image_size", "encoder")
+    )
     if ck["generator_fingerprint"] != generator_fingerprint(generator):
         raise CheckpointError(f"{path} is an encoder for another generator (fingerprints differ)")
     E = Encoder(int(ck["latent_dim"]), int(ck["channels"]), int(ck["image_size"]))

@@ -32,7 +32,7 @@ from companion.pixels import to_uint8
 from companion.rundir import RUN_FORMAT, prepare_run_dir
 from companion.train import CKPT_KEYS, GANTrainer
 
-__all__ = ["generate", "load_generator", "run_training", "training_data"]
+__all__ = ["generate", "latent_law", "load_generator", "run_training", "training_data"]
 
 
 def _resumed_config(out: Path, given: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, dict[str, Any]]:
@@ -213,16 +213,48 @@ def load_generator(
         CheckpointError: missing, corrupt, foreign or altered file, a missing entry, weights of
             another architecture, or weights holding NaN/Inf.
     """
-    ck = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT), keys=("meta", "generator", "config"))
+    ck = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT), keys=("meta", "config"))
     try:
         spec = ArchSpec(**ck["meta"]["arch"])
     except (KeyError, TypeError, ConfigError):
         raise CheckpointError(f"{path} has no valid architecture description") from None
     key = "generator_ema" if ema and "generator_ema" in ck else "generator"
+    if key not in ck:  # a shipped model keeps only the weights it is sampled with (its EMA)
+        raise CheckpointError(f"{path} holds no '{key}' weights" + (" (it ships its EMA only)" if not ema else ""))
     require_finite(ck[key], path, key)
     G = build_generator(spec)
     load_state(G, ck[key], path, key)
     return G.to(device).eval(), spec, ck["config"]
+
+
+def latent_law(
+    path: str | os.PathLike[str], sampler: str | None = None
+) -> tuple[str, Callable[[int, torch.Generator], torch.Tensor] | None]:
+    """How to draw latents for the generator of ``path``: (name, ``codes(n, rng)`` or None for z ~ N(0, I)).
+
+    A GAN's latents are z ~ N(0, I) (``sampler`` must be None or ``normal``). A GLO model has no
+    law of its own: its fitted samplers (`companion.latent_samplers.load_samplers`) are offered by
+    name, and the default is the one its training measured best (stored with the samplers), else
+    the first of `companion.latent_samplers.SAMPLERS` it has.
+
+    Raises:
+        ConfigError: a sampler the model does not have.
+    """
+    from companion.latent_samplers import load_samplers
+
+    ck = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT))
+    if ck["format"] == GAN_FORMAT:
+        if sampler not in (None, "normal"):
+            raise ConfigError(f"a GAN is sampled with z ~ N(0, I) only; --sampler {sampler} is for a GLO model")
+        return "normal", None
+    laws = load_samplers(ck)
+    name = sampler or ck.get("samplers", {}).get("default") or next(iter(laws))
+    if name not in laws:
+        raise ConfigError(
+            f"{path} has no fitted '{name}' sampler; it has: {', '.join(laws)}"
+            + (" (companion glo train fits both at the end of a run)" if name == "imle" else "")
+        )
+    return name, laws[name]
 
 
 @torch.no_grad()

@@ -100,15 +100,21 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "--out") -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike[str], suffix: str | None = None, what: str = "--out") -> Path:
+def check_output_file(
+    path: str | os.PathLike[str], suffix: str | tuple[str, ...] | None = None, what: str = "--out"
+) -> Path:
     """Check that ``path`` can be written as a file (right suffix, not a folder, writable parent).
+
+    Args:
+        suffix: The suffix the file must have, or a tuple of the suffixes accepted.
 
     Raises:
         OutputError: wrong suffix, ``path`` is a folder, or its folder cannot be created or written.
     """
     path = Path(path)
-    if suffix is not None and path.suffix != suffix:
-        raise OutputError(f"{what} must end in {suffix}, got {path}")
+    accepted = (suffix,) if isinstance(suffix, str) else suffix
+    if accepted is not None and path.suffix not in accepted:
+        raise OutputError(f"{what} must end in {' or '.join(accepted)}, got {path}")
     if path.is_dir():
         raise OutputError(f"{what} {path} is a folder, not a file")
     check_output_dir(path.parent, what=f"the folder of {what}")

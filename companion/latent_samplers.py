@@ -16,7 +16,7 @@ Two ways to draw them, both fitted to the learned codes $\{z_i\}$ (on the sphere
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +25,19 @@ from torch import Tensor, nn
 from companion.glo import project_to_sphere
 from companion.options import check_finite_positive, check_positive, check_seed
 
-__all__ = ["CodeMapper", "GaussianCodes", "IMLEConfig", "nearest_neighbours", "train_imle"]
+__all__ = [
+    "SAMPLERS",
+    "CodeMapper",
+    "GaussianCodes",
+    "IMLEConfig",
+    "load_samplers",
+    "nearest_neighbours",
+    "sampler_state",
+    "train_imle",
+]
+
+#: The fitted samplers of a GLO model, by ``--sampler`` name.
+SAMPLERS = ("imle", "gaussian")
 
 
 @dataclass
@@ -42,14 +54,6 @@ class GaussianCodes:
         mean = z.mean(0)
         centred = z - mean
         return cls(mean, centred.T @ centred / (z.shape[0] - 1))
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str]) -> GaussianCodes | None:
-        """The Gaussian of a GLO checkpoint's codes; None for a GAN checkpoint (its z ~ N(0, I) needs none)."""
-        from companion.checkpoint import GAN_FORMAT, GLO_FORMAT, load_checkpoint
-
-        ck = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT))
-        return cls.fit(ck["codes"]) if ck["format"] == GLO_FORMAT else None
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """n codes: mu + L e with L L^T = Sigma (Cholesky, jittered if needed), on the sphere. (n, d) float32."""
@@ -142,3 +146,41 @@ def train_imle(codes: Tensor, cfg: IMLEConfig = IMLEConfig(), progress: bool = F
             total, count = total + loss.item(), count + 1
         history.append(math.sqrt(total / max(count, 1)))
     return mapper.eval(), history
+
+
+def sampler_state(gauss: GaussianCodes, mapper: CodeMapper | None, cfg: IMLEConfig | None = None) -> dict:
+    """The fitted samplers as checkpoint entries (tensors and plain data): stored once, in the GLO run.
+
+    ``{"gaussian": {"mean", "cov"}, "imle": {"config", "latent_dim", "mapper"}}`` (no ``imle`` without a mapper).
+    """
+    from dataclasses import asdict
+
+    out: dict = {"gaussian": {"mean": gauss.mean, "cov": gauss.cov}}
+    if mapper is not None:
+        out["imle"] = {
+            "config": asdict(cfg or IMLEConfig()),
+            "latent_dim": int(gauss.mean.shape[0]),
+            "mapper": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
+        }
+    return out
+
+
+def load_samplers(ck: dict) -> dict[str, Callable[[int, torch.Generator], Tensor]]:
+    """Each fitted sampler of a GLO checkpoint dictionary, by name (`SAMPLERS` order): ``sample(n, rng) -> (n, d)``.
+
+    A checkpoint that stores its samplers (``samplers``, written at the end of ``companion glo train``
+    and shipped in ``book:glo``) gives them as fitted; an older run gives only the Gaussian, fitted
+    here to its codes in a fraction of a second.
+    """
+    stored = ck.get("samplers")
+    out: dict[str, Callable[[int, torch.Generator], Tensor]] = {}
+    if stored is None:
+        return {"gaussian": GaussianCodes.fit(ck["codes"]).sample}
+    if "imle" in stored:
+        imle = stored["imle"]
+        cfg = IMLEConfig(**imle["config"])
+        mapper = CodeMapper(cfg.noise_dim, int(imle["latent_dim"]), cfg.hidden)
+        mapper.load_state_dict(imle["mapper"])
+        out["imle"] = mapper.eval().sample
+    out["gaussian"] = GaussianCodes(stored["gaussian"]["mean"].double(), stored["gaussian"]["cov"].double()).sample
+    return out

@@ -159,17 +159,23 @@ def get_classifier(
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> DigitClassifier:
-    """The cached classifier for ``dataset``, training it first if there is none or the cache is invalid.
+    """The classifier for ``dataset``: the user's cached one, else the book's shipped one, else trained now.
 
-    The cache is this package's own file in the user cache folder, so an unreadable or outdated
-    one is replaced (it is recomputed deterministically from the seed).
+    The cache is this package's own file in the user cache folder (``companion classifier train``
+    writes it), so an unreadable or outdated one is replaced (it is recomputed deterministically from
+    the seed). Where there is none, MNIST takes ``book:classifier-mnist``, the classifier behind every
+    FID the book prints (its features), so no command trains one before it can score.
     """
+    from companion.bookmodels import shipped
+
     path = classifier_path(dataset)
     if path.is_file():
         try:
             return load_classifier(path, device)[0]
         except CompanionError as exc:
             print(f"the cached classifier cannot be used ({exc}); training a new one", file=sys.stderr)
+    elif shipped(f"classifier-{dataset}"):
+        return load_classifier(f"book:classifier-{dataset}", device)[0]
     elif progress:
         print(f"no cached {dataset} classifier at {path}: training one (a few CPU minutes, once)")
     model, acc = train_classifier(

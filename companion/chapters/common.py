@@ -28,20 +28,25 @@ from companion.errors import CompanionError, OutputError
 from companion.options import OneLineParser
 
 __all__ = [
+    "CHAPTER1_GENERATOR",
     "REPO_ROOT",
     "Chapter",
+    "add_model_options",
     "cached",
     "chapter_parser",
     "content_key",
     "duration",
     "machine",
     "markdown_table",
+    "other_chapters_model",
     "record_command",
     "run_chapter",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
+#: Chapter 1's non-saturating seed-0 run: the generator of chapters 2, 3 and 5, Part II and the web figures.
+CHAPTER1_GENERATOR = Path("runs") / "gan_losses" / "full" / "nonsaturating" / "seed0" / "ckpt.pt"
 
 
 def duration(seconds: float) -> str:
@@ -69,6 +74,46 @@ def chapter_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def add_model_options(p: argparse.ArgumentParser, generator_help: str = "chapter 1's GAN") -> None:
+    """``--generator`` and ``--retrain`` for a chapter that uses a model another chapter trains."""
+    p.add_argument(
+        "--generator",
+        type=Path,
+        default=None,
+        help=f"{generator_help}: a ckpt.pt or book:NAME (default: chapter 1's run in runs/ if you trained it, "
+        "else the book's shipped book:gan-nonsaturating)",
+    )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train the other chapters' models this chapter needs (or finish their runs) instead of taking the "
+        "book's shipped ones",
+    )
+
+
+def other_chapters_model(
+    given: Path | str | None, run: Path, book: str, retrain: bool, train: Callable[[], Path]
+) -> Path | str:
+    """The checkpoint a chapter uses for a model that another chapter trains.
+
+    In this order: the one given on the command line (a path or ``book:NAME``); the other chapter's
+    own run when it exists (a reader who trained chapter 1 gets their own generator); with
+    ``retrain``, that run trained now (``train()``, which returns its checkpoint); else the model
+    the book ships (``book:NAME``), so that no chapter trains another chapter's model by default.
+    """
+    if given is not None:
+        return given
+    if run.is_file():
+        return run
+    if retrain:
+        return train()
+    from companion.bookmodels import shipped
+
+    if not shipped(book):
+        raise CompanionError(f"no {run} and book:{book} is not in this copy of the book: pass --retrain to train it")
+    return f"book:{book}"
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,15 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _generator(args: argparse.Namespace) -> tuple[torch.nn.Module, str, str]:
-    """Chapter 1's trained non-saturating generator if present, else a random one (said so)."""
+    """Chapter 1's trained non-saturating generator: the reader's run if present, else the book's; a dry run
+    without the run takes a random one (said so)."""
+    from companion.bookmodels import shipped
     from companion.encoder import generator_fingerprint
 
     ckpt = args.from_runs / "nonsaturating" / "seed0" / "ckpt.pt"
-    if ckpt.is_file():
+    if not ckpt.is_file() and not args.dry_run and shipped("gan-nonsaturating"):
+        ckpt = "book:gan-nonsaturating"
+    if str(ckpt).startswith("book:") or Path(ckpt).is_file():
         from companion.experiment import load_generator
 
         G, _, _ = load_generator(ckpt)

@@ -126,6 +126,22 @@ def ensure_run(cfg: TrainConfig, out: Path, args: argparse.Namespace, command: s
     return False
 
 
+def ensure_generator(args: argparse.Namespace) -> Path:
+    """Chapter 1's non-saturating seed-0 run (the book's preset), trained or finished now; returns its checkpoint.
+
+    Another chapter calls this under ``--retrain``, instead of taking ``book:gan-nonsaturating``.
+    """
+    from companion.chapters.common import CHAPTER1_GENERATOR
+
+    ns = argparse.Namespace(
+        dry_run=False, device=args.device, precision="auto", preset="full", data_dir=args.data_dir,
+        no_progress=args.no_progress,
+    )  # fmt: skip
+    cfg = dataclasses.replace(chapter_config(ns), loss="nonsaturating", seed=0)
+    ensure_run(cfg, CHAPTER1_GENERATOR.parent, ns)
+    return CHAPTER1_GENERATOR
+
+
 def fid_floor_cached(cfg: TrainConfig, args: argparse.Namespace, folder: Path | None = None) -> list[float]:
     """FID of 3 disjoint sets of real training digits against the test-set reference.
 

@@ -24,7 +24,15 @@ from typing import Any
 import torch
 
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, duration, markdown_table, write_text
+from companion.chapters.common import (
+    Chapter,
+    add_model_options,
+    cached,
+    content_key,
+    duration,
+    markdown_table,
+    write_text,
+)
 from companion.errors import CompanionError
 
 __all__ = ["CHAPTER", "PRIOR_TASKS", "main"]
@@ -41,12 +49,7 @@ PRIOR_TASKS = {
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=("quick", "book"), default="book")
     p.add_argument("--n", type=int, default=None, help="held-out test digits for the prior comparison (default 100)")
-    p.add_argument(
-        "--generator",
-        type=Path,
-        default=Path("runs") / "gan_losses" / "full" / "nonsaturating" / "seed0" / "ckpt.pt",
-        help="chapter 1's GAN, the comparison",
-    )
+    add_model_options(p, "chapter 1's GAN, the comparison")
 
 
 def _assets(args: argparse.Namespace) -> Path:
@@ -101,8 +104,11 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     summary = _ensure_glo(cfg, out, args)
     G_glo, _, _ = load_generator(out / "ckpt.pt", device)
     codes = load_checkpoint(out / "ckpt.pt", GLO_FORMAT)["codes"]
-    if args.generator.is_file():
-        G_gan, _, _ = load_generator(args.generator, device)
+    from companion.chapters.inversion import chapter_generator
+
+    gan = chapter_generator(args) if not (args.dry_run and args.generator is None) else None
+    if gan is not None and (str(gan).startswith("book:") or Path(gan).is_file()):
+        G_gan, _, _ = load_generator(gan, device)
     elif args.dry_run:
         from companion.models import ArchSpec, build_generator
 

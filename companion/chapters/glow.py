@@ -30,7 +30,15 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, duration, markdown_table, write_text
+from companion.chapters.common import (
+    Chapter,
+    add_model_options,
+    cached,
+    content_key,
+    duration,
+    markdown_table,
+    write_text,
+)
 from companion.errors import CompanionError
 
 __all__ = ["CHAPTER", "LITERATURE", "histogram_bpd", "main"]
@@ -49,12 +57,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=("quick", "book"), default="book")
     p.add_argument("--fashion-epochs", type=int, default=None, help="epochs of the Fashion-MNIST flow (default 10)")
     p.add_argument("--draws", type=int, default=None, help="dequantisation draws per score (default 4; quick 1)")
-    p.add_argument(
-        "--generator",
-        type=Path,
-        default=Path("runs") / "gan_losses" / "full" / "nonsaturating" / "seed0" / "ckpt.pt",
-        help="chapter 1's GAN (its samples are scored and compared)",
-    )
+    add_model_options(p, "chapter 1's GAN (its samples are scored and compared)")
 
 
 def _assets(args: argparse.Namespace) -> Path:
@@ -97,10 +100,12 @@ def _ensure_flow(cfg, out: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _generator(args: argparse.Namespace, device) -> tuple[torch.nn.Module, str]:
+    from companion.chapters.inversion import chapter_generator
     from companion.experiment import load_generator
 
-    if args.generator.is_file():
-        G, _, _ = load_generator(args.generator, device)
+    gan = chapter_generator(args) if not (args.dry_run and args.generator is None) else None
+    if gan is not None and (str(gan).startswith("book:") or Path(gan).is_file()):
+        G, _, _ = load_generator(gan, device)
         return G, "chapter 1's non-saturating GAN (seed 0)"
     if not args.dry_run:
         raise CompanionError(f"no generator at {args.generator}: run chapter 1 first or pass --generator")

@@ -6,7 +6,12 @@ generator, and writes into ``docs/assets/inversion/``: ``psnr_vs_compute.png``, 
 ``results.json`` and ``command.md``. Every result is cached under ``--runs`` by the
 generator's fingerprint and the settings, so a re-run redraws without recomputing.
 
-    python -m companion.chapters.inversion --generator runs/gan_losses/full/nonsaturating/seed0/ckpt.pt
+    python -m companion.chapters.inversion              # the book's generator and encoder (book:gan-nonsaturating)
+    python -m companion.chapters.inversion --retrain    # train chapter 1's generator and this encoder first
+
+With no ``--generator``, the generator is chapter 1's run if it is in ``runs/``, else the one the book
+ships; the encoder is this chapter's run for that generator if there is one, else the book's
+(``book:encoder``, trained against ``book:gan-nonsaturating``), else it is trained here.
 """
 
 from __future__ import annotations
@@ -19,15 +24,22 @@ from typing import Any
 import torch
 
 from companion.artifacts import image_grid, new_figure, render_run, save_figure, write_json
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
+from companion.chapters.common import (
+    CHAPTER1_GENERATOR,
+    Chapter,
+    add_model_options,
+    cached,
+    content_key,
+    markdown_table,
+    other_chapters_model,
+    write_text,
+)
 from companion.encoder import EncoderConfig, generator_fingerprint, load_encoder, train_encoder
 from companion.errors import CompanionError
 from companion.inversion import InversionConfig, fit_latent
 from companion.metrics import psnr, ssim
 
-__all__ = ["CHAPTER", "DEFAULT_GENERATOR", "METHODS", "ensure_encoder", "main"]
-
-DEFAULT_GENERATOR = Path("runs") / "gan_losses" / "full" / "nonsaturating" / "seed0" / "ckpt.pt"
+__all__ = ["CHAPTER", "METHODS", "chapter_generator", "ensure_encoder", "main"]
 
 # --8<-- [start:methods]
 #: The settings compared; compute = steps x restarts.
@@ -48,7 +60,7 @@ COLORS = {
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", type=Path, default=DEFAULT_GENERATOR)
+    add_model_options(p)
     p.add_argument("--n", type=int, default=200, help="held-out test digits to invert")
     p.add_argument("--encoder-epochs", type=int, default=10)
 
@@ -73,13 +85,37 @@ def _evaluate(
     }
 
 
-def ensure_encoder(G, images: torch.Tensor, cfg: EncoderConfig, runs: Path, progress: bool) -> Path:
-    """Train (or resume, or reuse) the encoder for ``G`` in ``runs/encoder_<fingerprint>``; returns its checkpoint."""
+def chapter_generator(args: argparse.Namespace) -> Path | str:
+    """The generator chapters 2, 3 and 5 use (see `companion.chapters.common.other_chapters_model`)."""
+    from companion.chapters import gan_losses
+
+    return other_chapters_model(
+        args.generator, CHAPTER1_GENERATOR, "gan-nonsaturating", args.retrain, lambda: gan_losses.ensure_generator(args)
+    )
+
+
+def ensure_encoder(
+    G, images: torch.Tensor, cfg: EncoderConfig, runs: Path, progress: bool, retrain: bool = True
+) -> Path | str:
+    """The encoder for ``G``: this chapter's run in ``runs/encoder_<fingerprint>`` (trained, resumed or reused).
+
+    Without ``retrain``, and with no such run, the book's ``book:encoder`` when it was trained for
+    this very generator (same fingerprint) and with these settings; otherwise the run is trained here.
+    """
+    from companion.bookmodels import shipped
     from companion.checkpoint import ENCODER_FORMAT, load_checkpoint
     from companion.rundir import is_run, prepare_run_dir
 
-    folder = runs / f"encoder_{generator_fingerprint(G)}"
+    fp = generator_fingerprint(G)
+    folder = runs / f"encoder_{fp}"
     ckpt = folder / "ckpt.pt"
+    if not retrain and not ckpt.is_file() and shipped("encoder"):
+        book = load_checkpoint("book:encoder", ENCODER_FORMAT, keys=("generator_fingerprint", "config"))
+        same = {k: v for k, v in book["config"].items() if k != "device"} == {
+            k: v for k, v in dataclasses.asdict(cfg).items() if k != "device"
+        }
+        if book["generator_fingerprint"] == fp and same:
+            return "book:encoder"
     if ckpt.is_file():
         saved = load_checkpoint(ckpt, ENCODER_FORMAT, keys=("epoch", "config"))
         if saved["epoch"] >= cfg.epochs and saved["config"] == dataclasses.asdict(cfg):
@@ -99,7 +135,8 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
 
     device = resolve_device(args.device)
     dataset = "synthetic" if args.dry_run else "mnist"
-    if not args.generator.is_file():
+    args.generator = chapter_generator(args)
+    if not str(args.generator).startswith("book:") and not Path(args.generator).is_file():
         raise CompanionError(
             f"no generator at {args.generator}: run chapter 1 first "
             "(python -m companion.chapters.gan_losses --preset full) or pass --generator"
@@ -119,7 +156,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     tag = args.runs / ("dry" if args.dry_run else "main")
     ecfg = EncoderConfig(epochs=1 if args.dry_run else args.encoder_epochs, device=args.device)
     train = load_dataset(dataset, "train", args.data_dir)
-    enc_ckpt = ensure_encoder(G, train.images.to(device), ecfg, tag, not args.no_progress)
+    enc_ckpt = ensure_encoder(G, train.images.to(device), ecfg, tag, not args.no_progress, args.retrain)
     E = load_encoder(enc_ckpt, G, device)
 
     track = lambda im: float(psnr(im, x).mean())  # noqa: E731 - a one-line probe
@@ -177,7 +214,8 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         "fingerprint": fp,
         "methods": methods,
         "encoder_cfg": ecfg,
-        "encoder_dir": enc_ckpt.parent,
+        "encoder_dir": None if str(enc_ckpt).startswith("book:") else enc_ckpt.parent,
+        "encoder": str(enc_ckpt),
         "device": str(device),
     }
 
@@ -186,7 +224,8 @@ def draw(res: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any],
     import shutil
 
     assets, n, rows = args.assets, res["n"], res["rows"]
-    shutil.copy(res["encoder_dir"] / "losses.png", assets / "encoder_losses.png")
+    if res["encoder_dir"] is not None:  # the book's encoder: the figure of the run that trained it stays
+        shutil.copy(res["encoder_dir"] / "losses.png", assets / "encoder_losses.png")
     # PSNR against compute
     fig, axes = new_figure(1, 1, 6, 4)
     ax = axes[0, 0]

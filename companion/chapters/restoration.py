@@ -7,7 +7,7 @@ Writes into ``docs/assets/restoration/``: one figure per cell (``cell_*.png``: s
 degraded / best classical / GAN prior / clean), one table per task family (``results_*.md``), the
 PNG user path (``user_*.png``, ``user_path.md``), ``results.md`` / ``results.json`` and ``command.md``.
 
-    python -m companion.chapters.restoration --generator runs/gan_losses/full/nonsaturating/seed0/ckpt.pt
+    python -m companion.chapters.restoration            # chapter 1's generator: yours from runs/, else the book's
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from companion.baselines import (
     tune,
     tv_denoise,
 )
-from companion.chapters.common import Chapter, cached, content_key, markdown_table, write_text
-from companion.chapters.inversion import DEFAULT_GENERATOR
+from companion.chapters.common import Chapter, add_model_options, cached, content_key, markdown_table, write_text
+from companion.chapters.inversion import chapter_generator
 from companion.errors import CompanionError
 from companion.inversion import InversionConfig
 from companion.metrics import psnr, ssim
@@ -91,7 +91,7 @@ def is_classical(method: str) -> bool:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", type=Path, default=DEFAULT_GENERATOR)
+    add_model_options(p)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--tasks", nargs="*", default=list(TASKS), help="subset of the task names")
     p.add_argument(
@@ -117,7 +117,8 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     if args.more_restarts < 0:
         raise CompanionError(f"--more-restarts must be 0 or positive, got {args.more_restarts}")
     device = resolve_device(args.device)
-    if not args.generator.is_file():
+    args.generator = chapter_generator(args)
+    if not str(args.generator).startswith("book:") and not Path(args.generator).is_file():
         raise CompanionError(f"no generator at {args.generator}: run chapter 1 first or pass --generator")
     G, spec, _ = load_generator(args.generator, device)
     fp = generator_fingerprint(G)

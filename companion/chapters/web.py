@@ -6,7 +6,7 @@ measures what the export costs: the exported generator against the checkpoint's 
 PSNR of the round trip G(E(x))), and the bytes a reader downloads. Draws the figures' still images
 (shown when JavaScript is off). Writes ``docs/assets/web/``.
 
-    python -m companion.chapters.web     # seconds, once chapters 1 and 2 have their runs
+    python -m companion.chapters.web     # seconds: the book's shipped generator and encoder (or yours, from runs/)
 """
 
 from __future__ import annotations
@@ -18,33 +18,36 @@ from typing import Any
 import torch
 
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
-from companion.chapters.common import Chapter, markdown_table, write_text
+from companion.chapters.common import Chapter, add_model_options, markdown_table, write_text
 from companion.errors import CompanionError
 
 __all__ = ["CHAPTER", "main"]
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
+    add_model_options(p)
     p.add_argument(
-        "--generator", type=Path, default=Path("runs") / "gan_losses" / "full" / "nonsaturating" / "seed0" / "ckpt.pt"
+        "--encoder",
+        type=Path,
+        default=None,
+        help="default: chapter 2's encoder for that generator (its run in runs/, else book:encoder when it matches)",
     )
-    p.add_argument("--encoder", type=Path, default=None, help="default: chapter 2's encoder for that generator")
     p.add_argument("--rank", type=int, default=128, help="rank of the encoder's large linear layer (0: whole)")
 
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:
+    from companion.chapters.inversion import chapter_generator
     from companion.data import load_dataset, make_synthetic
-    from companion.encoder import generator_fingerprint, load_encoder
+    from companion.encoder import load_encoder
     from companion.experiment import load_generator
     from companion.pixels import to_uint8, to_unit
     from companion.webexport import export_web, rebuild_encoder, rebuild_generator
 
-    if not args.generator.is_file():
+    args.generator = chapter_generator(args)
+    if not str(args.generator).startswith("book:") and not Path(args.generator).is_file():
         raise CompanionError(f"no generator at {args.generator}: run chapter 1 first or pass --generator")
     G, _, _ = load_generator(args.generator)
-    encoder = args.encoder or Path("runs") / "inversion" / "main" / f"encoder_{generator_fingerprint(G)}" / "ckpt.pt"
-    if not encoder.is_file():
-        raise CompanionError(f"no encoder at {encoder}: run chapter 2 first or pass --encoder")
+    encoder = args.encoder or _encoder_for(G)
     E = load_encoder(encoder, G)
     test = make_synthetic(1000, seed=7).images if args.dry_run else load_dataset("mnist", "test", args.data_dir).images
     train = make_synthetic(1000).images if args.dry_run else load_dataset("mnist", "train", args.data_dir).images
@@ -70,6 +73,21 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         "midpoints": _midpoints(G),
         "bytes": sum((folder / f).stat().st_size for f in ("weights.bin", "manifest.json")),
     }  # fmt: skip
+
+
+def _encoder_for(G) -> Path | str:
+    """Chapter 2's encoder for ``G``: its run in runs/, else book:encoder when it was trained for ``G``."""
+    from companion.bookmodels import shipped
+    from companion.checkpoint import ENCODER_FORMAT, load_checkpoint
+    from companion.encoder import generator_fingerprint
+
+    fp = generator_fingerprint(G)
+    run = Path("runs") / "inversion" / "main" / f"encoder_{fp}" / "ckpt.pt"
+    if run.is_file():
+        return run
+    if shipped("encoder") and load_checkpoint("book:encoder", ENCODER_FORMAT)["generator_fingerprint"] == fp:
+        return "book:encoder"
+    raise CompanionError(f"no encoder at {run}: run chapter 2 first or pass --encoder")
 
 
 def _interpolations(G, gallery: torch.Tensor) -> dict[str, torch.Tensor]:

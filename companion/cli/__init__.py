@@ -13,6 +13,7 @@ Families (each module has ``add(sub)`` for its parsers and ``HANDLERS``, command
 * `companion.cli.glo`: ``glo train`` (chapter 5);
 * `companion.cli.flow`: ``flow train``, ``flow score``, ``flow sample`` (Part II);
 * `companion.cli.web`: ``export-web`` (the interactive figures' networks);
+* `companion.cli.models`: ``models list|check|pack`` (the book's shipped models, ``book:NAME``);
 * `companion.cli.exercises`: ``exercises``.
 """
 
@@ -23,14 +24,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from companion.cli import exercises, flow, gan, glo, inversion, restoration, web
+from companion.cli import exercises, flow, gan, glo, inversion, models, restoration, web
 from companion.errors import CompanionError
 from companion.options import OneLineParser
 
 __all__ = ["build_parser", "entry", "main"]
 
 #: The command families, in the order ``companion --help`` lists them.
-FAMILIES = (gan, inversion, restoration, glo, flow, web, exercises)
+FAMILIES = (gan, inversion, restoration, glo, flow, web, models, exercises)
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {k: v for f in FAMILIES for k, v in f.HANDLERS.items()}
 

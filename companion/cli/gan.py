@@ -24,11 +24,13 @@ class SampleConfig:
     n: int = 10000
     seed: int = 0
     device: str = "auto"
+    sampler: str = "default"  # GLO: imle | gaussian (default: the one its run measured best); GAN: normal
 
     def __post_init__(self) -> None:
         check_positive(self, "n")
         check_seed(self)
         check_choice("device", self.device, DEVICES)
+        check_choice("sampler", self.sampler, ("default", "normal", "imle", "gaussian"))
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -46,12 +48,13 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser(
         "sample",
-        help="draw samples from a trained generator into a .npy file",
-        description="Write G(z) for z ~ N(0, I) drawn with --seed: uint8 grey levels 0..255, shape (N, C, H, W).",
+        help="draw samples from a trained generator into a .npy file or a PNG grid",
+        description="Write G(z) for latents drawn with --seed (z ~ N(0, I) for a GAN, a fitted sampler for GLO): "
+        "a .npy of uint8 grey levels 0..255, shape (N, C, H, W), or a labelled PNG grid.",
     )
-    s.add_argument("--checkpoint", required=True, type=Path)
-    s.add_argument("--out", required=True, type=Path, help="output .npy, uint8 0..255, (N, C, H, W)")
-    add_options(s, SampleConfig, choices={"device": DEVICES})
+    s.add_argument("--checkpoint", required=True, type=Path, help="a GAN or GLO ckpt.pt, or book:NAME")
+    s.add_argument("--out", required=True, type=Path, help="output .npy (uint8 0..255, (N, C, H, W)) or .png (a grid)")
+    add_options(s, SampleConfig, choices={"device": DEVICES, "sampler": ("default", "normal", "imle", "gaussian")})
 
     c = sub.add_parser("classifier", help="the digit classifier behind FID and the digit checks")
     csub = c.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
@@ -98,23 +101,35 @@ def train(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
+    from companion.artifacts import save_labelled_grid
     from companion.device import resolve_device
-    from companion.experiment import generate, load_generator
+    from companion.experiment import generate, latent_law, load_generator
     from companion.fsutil import check_output_file
     from companion.imageio import write_npy
-    from companion.latent_samplers import GaussianCodes
 
     cfg = from_args(SampleConfig, args)
-    check_output_file(args.out, ".npy")
+    check_output_file(args.out, (".npy", ".png"))
     device = resolve_device(cfg.device)
     G, spec, _ = load_generator(args.checkpoint, device)
-    codes = GaussianCodes.from_checkpoint(args.checkpoint)  # a GLO model: its fitted code sampler; a GAN: None
-    images = generate(G, cfg.n, spec.latent_dim, cfg.seed, device=device, codes=codes.sample if codes else None)
-    write_npy(images, args.out)  # uint8 0..255
-    law = "the Gaussian fitted to its GLO codes" if codes else "z ~ N(0, I)"
+    name, codes = latent_law(args.checkpoint, None if cfg.sampler == "default" else cfg.sampler)
+    law = LAWS[name]
+    images = generate(G, cfg.n, spec.latent_dim, cfg.seed, device=device, codes=codes)
+    if args.out.suffix == ".png":
+        save_labelled_grid(images, args.out, f"{args.checkpoint}: {cfg.n} samples, {law}, seed {cfg.seed}")
+    else:
+        write_npy(images, args.out)  # uint8 0..255: G(z) exactly
     mean = float(images.float().mean())
-    print(f"wrote {args.out}: uint8 {tuple(images.shape)} from {law}, mean grey level {mean:.2f}")
+    kind = "a PNG grid of" if args.out.suffix == ".png" else "uint8"
+    print(f"wrote {args.out}: {kind} {tuple(images.shape)} from {law} (sampler {name}), mean grey level {mean:.2f}")
     return 0
+
+
+#: How ``sample`` names each latent law in its line and on a PNG grid.
+LAWS = {
+    "normal": "z ~ N(0, I)",
+    "gaussian": "the Gaussian fitted to its GLO codes",
+    "imle": "GLANN's IMLE mapper over its GLO codes",
+}
 
 
 def classifier(args: argparse.Namespace) -> int:

@@ -54,7 +54,8 @@ def test_flatten_and_unflatten_are_inverse() -> None:
         "samplers": {"gaussian": {"mean": torch.randn(4, dtype=torch.float64)}, "default": "imle"},
     }  # fmt: skip
     tensors, rest = flatten(tree)
-    assert sorted(tensors) == ["generator/main.0.weight", "generator/main.1.num_batches_tracked", "samplers/gaussian/mean"]
+    names = ["generator/main.0.weight", "generator/main.1.num_batches_tracked", "samplers/gaussian/mean"]
+    assert sorted(tensors) == names
     # A dict of tensors only leaves nothing behind (unflatten makes it again); an empty dict stays.
     assert rest == {"format": "x", "epoch": 3, "meta": {"arch": {"arch": "report28", "latent_dim": 100}, "empty": {}},
                     "samplers": {"default": "imle"}}  # fmt: skip
@@ -99,7 +100,7 @@ def test_loading_a_shipped_model_never_unpickles(tiny_gan: Path, store: Path, mo
 
     monkeypatch.setattr(torch, "load", refuse)
     G, spec, _ = load_generator("book:gan-minimax")
-    assert spec.latent_dim == 100
+    assert spec.latent_dim == 100 and sum(p.numel() for p in G.parameters()) == 600512
 
 
 def test_a_tampered_file_is_refused(tiny_gan: Path, store: Path, capsys) -> None:

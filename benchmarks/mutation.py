@@ -53,6 +53,9 @@ GUARDS = {
     "companion/ood.py": ["tests/test_ood.py"],
     "companion/glo.py": ["tests/test_glo.py"],
     "companion/latent_samplers.py": ["tests/test_glo.py"],
+    "companion/priors.py": ["tests/test_priors.py"],
+    "companion/inversion.py": ["tests/test_priors.py", "tests/test_inversion.py"],
+    "companion/bookmodels.py": ["tests/test_bookmodels.py"],
 }
 
 L, S, M, F, ST = (
@@ -313,6 +316,18 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "Gaussian log-density: log det of the Cholesky factor"),
     (LS, "return torch.cdist(queries, candidates).argmin(1)", "return torch.cdist(queries, candidates).argmax(1)",
      "IMLE: the farthest sample"),
+    # --- the flow prior and the book's models (issues 29, 30) ------------------------------------------------
+    ("companion/inversion.py", "per_row = data + cfg.prior_weight * z.square().sum(1)",
+     "per_row = data - cfg.prior_weight * z.square().sum(1)", "MAP prior: gamma's sign"),
+    ("companion/priors.py", "            x, _ = self.flow._transform.inverse(z)",
+     "            x, _ = self.flow._transform(z)", "flow prior: f for f^-1 (the Jacobian's direction)"),
+    ("companion/inversion.py", "data = _data_loss(cfg.loss, A(x), y, m)\n        if track",
+     "data = _data_loss(cfg.loss, A(A(x)), y, m)\n        if track", "restoration: the operator applied twice"),
+    ("companion/priors.py", 'kw["z0"] = self.decoder.encode(op.view(y).clamp(0, 1)).detach()',
+     'kw["z0"] = torch.zeros(y.shape[0], self.latent_dim, device=y.device)',
+     "flow prior: started at z = 0 instead of the degraded view's code"),
+    ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
+     "    if False:", "book models: the digest not checked"),
 ]  # fmt: skip
 
 #: Mutants that cannot change any result, with the reason (none at present).

@@ -16,7 +16,21 @@ from pathlib import Path
 
 HEBREW = re.compile(r"[\u0590-\u05FF]")
 TABLE = re.compile(r"<table>(.*?)</table>", re.S)
-TH = re.compile(r"<th([^>]*)>(.*?)</th>", re.S)
+# A header cell: "<th" then a space or ">" (not "<thead>", which once swallowed each table's first header).
+TH = re.compile(r"<th(\s[^>]*)?>(.*?)</th>", re.S)
+
+
+#: Inline math as the arithmatex extension renders it.
+MATH = re.compile(r'<span class="arithmatex">\\\((.*?)\\\)</span>', re.S)
+
+
+def _rendered(text: str) -> str:
+    """A translated header as HTML: its $...$ parts rendered as arithmatex renders inline math."""
+    parts = re.split(r"(\$[^$]+\$)", text)
+    return "".join(
+        f'<span class="arithmatex">\\({html.escape(p[1:-1])}\\)</span>' if p.startswith("$") else html.escape(p)
+        for p in parts
+    )
 
 
 @cache
@@ -34,14 +48,17 @@ def translate_table(inner: str) -> str | None:
     words = headers()
 
     def cell(m: re.Match) -> str:
-        text = html.unescape(re.sub(r"<[^>]+>", "", m.group(2))).strip()
-        hebrew = words.get(text)
-        if hebrew is None or hebrew == text or "<" in m.group(2):  # no translation, or markup (math, code): keep
-            return f'<th{m.group(1)} dir="auto">{m.group(2)}</th>'
-        return f'<th{m.group(1)} dir="auto">{html.escape(hebrew)}</th>'
+        # The header as it was written ($...$ for math), to look it up in the dictionary.
+        source = MATH.sub(lambda k: f"${html.unescape(k.group(1))}$", m.group(2)).strip()
+        hebrew = words.get(html.unescape(source))
+        if hebrew is None or hebrew == html.unescape(source) or "<" in source:  # none, or other markup (code): keep
+            return f'<th{m.group(1) or ""} dir="auto">{m.group(2)}</th>'
+        return f'<th{m.group(1) or ""} dir="auto">{_rendered(hebrew)}</th>'
 
+    # No class attribute: Material styles and wraps in its horizontal scroll container only `table:not([class])`
+    # (a classed table sat bare in the article and pushed a phone's page sideways); rtl.css keys on dir.
     return (
-        '<table dir="ltr" class="data">'
+        '<table dir="ltr">'
         + TH.sub(cell, head)
         + ("</thead>" + inner.split("</thead>", 1)[1] if "</thead>" in inner else "")
         + "</table>"

@@ -168,6 +168,64 @@ def test_every_page_at_both_widths(site: Path, server: str, browser) -> None:
     assert not problems, "\n".join(problems)
 
 
+#: A phone's widths: what a reader feels is the page itself scrolling sideways.
+PHONE_WIDTHS = (360, 400)
+
+# The document's own sideways scroll: the root's overflow, and how far the window really moves when asked
+# to scroll right and left (a right-to-left page scrolls to negative x).
+SIDEWAYS = """
+const root = document.documentElement;
+const moved = [];
+for (const x of [100000, -100000]) { window.scrollTo(x, window.scrollY); moved.push(Math.abs(window.scrollX)); }
+window.scrollTo(0, window.scrollY);
+return {overflow: root.scrollWidth - root.clientWidth, scroll: Math.max(...moved)};
+"""
+
+# A wide table put straight into the article, with no scroll container around it (the planted control).
+PLANT = """
+const t = document.createElement('table');
+t.className = 'planted';
+t.innerHTML = '<tr>' + Array.from({length: 12}, (_, i) => '<td>column_' + i + '_wide_cell</td>').join('') + '</tr>';
+document.querySelector('article').append(t);
+"""
+
+
+def _sideways(driver, width: int) -> list[str]:
+    """Where the page scrolls sideways at ``width`` in both schemes (empty: nowhere)."""
+    out = []
+    driver.set_window_size(width, 900)
+    for scheme in ("default", "slate"):
+        driver.execute_script(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        r = driver.execute_script(SIDEWAYS)
+        if r["overflow"] > 1 or r["scroll"] > 1:
+            out.append(f"@{width}px {scheme}: page {r['overflow']} px wider than the screen, scrolls {r['scroll']} px")
+    return out
+
+
+def test_no_page_scrolls_sideways_on_a_phone(site: Path, server: str, browser) -> None:
+    """Every page of both editions (notebooks included) at 360 and 400 px, light and dark: the page never moves sideways."""
+    problems = []
+    for page in _pages(site):
+        browser.set_window_size(PHONE_WIDTHS[0], 900)
+        browser.get(f"{server}/{page}/" if page else f"{server}/")
+        assert _until(browser, lambda d: d.execute_script(TYPESET)), f"math never typeset on {page}"
+        # Material wraps tables in its scroll containers when the page's scripts run: wait for that too.
+        _until(browser, lambda d: d.execute_script(
+            "return [...document.querySelectorAll('article table:not([class])')].every(t => t.closest('.md-typeset__scrollwrap'))"))  # fmt: skip
+        problems += [f"{page or 'home'} {p}" for w in PHONE_WIDTHS for p in _sideways(browser, w)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_sideways_check_sees_a_planted_wide_table(server: str, browser) -> None:
+    """Negative control: a wide table without a wrapper, added to a Hebrew page, makes the page scroll sideways."""
+    browser.set_window_size(PHONE_WIDTHS[0], 900)
+    browser.get(f"{server}/he/part2/saturation/")
+    _until(browser, lambda d: d.execute_script(TYPESET))
+    assert not _sideways(browser, PHONE_WIDTHS[0])
+    browser.execute_script(PLANT)
+    assert _sideways(browser, PHONE_WIDTHS[0])
+
+
 #: What a student types, and the pages that treat it (one of them must be among the first results).
 QUERIES = {
     "saturation": ("part2/saturation", "part1/gan-losses"),
@@ -320,6 +378,96 @@ def test_figures_start_without_console_errors_and_fit(server: str, browser, widt
         assert not wide, f"{page} @{width}px: {wide}"
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+# Text nodes of the started figures that are not left-to-right isolates (numbers and formulas are <bdi>).
+FIGURE_TEXT = """
+const out = [];
+for (const root of document.querySelectorAll('.cw-figure .cw-ui')) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const t = n.textContent.trim();
+    if (t && !n.parentElement.closest('bdi')) out.push(t);
+  }
+}
+return out;
+"""
+SHOWN = """return [...document.querySelectorAll('.cw-figure .cw-ui :is(p, figcaption, span.cw-label, button.md-button)')]
+  .map(e => e.innerText.trim()).concat([...document.querySelectorAll('.cw-figure option')].map(o => o.textContent));"""
+
+
+# Isolates whose characters do not run left to right on screen (per line: an isolate may wrap).
+SCRAMBLED = """
+const bad = [];
+for (const b of document.querySelectorAll('.cw-figure bdi')) {
+  const t = b.firstChild; if (!t || t.nodeType !== 3) continue;
+  let prev = null;
+  for (let i = 0; i < t.length; i++) {
+    const r = document.createRange(); r.setStart(t, i); r.setEnd(t, i + 1);
+    const rc = r.getClientRects()[0]; if (!rc || t.data[i] === ' ') continue;
+    if (prev && Math.abs(rc.top - prev.top) < 2 && rc.left < prev.left) { bad.push(t.data); break; }
+    prev = rc;
+  }
+}
+return bad;
+"""
+
+
+def _start_figures(driver, url: str, figures: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    _until(driver, lambda d: d.execute_script("return typeof window.companion !== 'undefined'"))
+    for button in driver.find_elements(By.CSS_SELECTOR, ".cw-start"):
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+    _until(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".cw-figure .cw-ui")) == figures, 30)
+
+
+def _template(entry: str) -> str:
+    """A regular expression for a string of the figures' table: $formula$ as its text, {value} as anything."""
+    import re
+
+    parts = re.split(r"(\$[^$]*\$|\{\w+\})", entry)
+    return "".join(".+?" if p.startswith("{") else re.escape(p.strip("$") if p.startswith("$") else p) for p in parts)
+
+
+@pytest.mark.parametrize(
+    "page,figures,keys",
+    [
+        ("part1/inversion", 2, ["explorer_hint", "explorer_t", "explorer_linear", "explorer_slerp", "explorer_dirs",
+                                "explorer_dir", "explorer_status", "draw_small", "draw_recon", "draw_clear",
+                                "draw_start"]),
+        ("part2/minimax", 1, ["play_game", "play_step", "play_bilinear", "play_squared", "play_hint", "play_status"]),
+    ],
+)  # fmt: skip
+def test_figures_speak_the_pages_language(server: str, browser, page: str, figures: int, keys: list[str]) -> None:
+    """On a Hebrew page every label of a figure reads as the Hebrew table's string (innerText), its words
+    Hebrew and only its numbers and formulas left-to-right isolates; on the English page, the English table's."""
+    import re
+
+    hebrew = re.compile(r"[\u0590-\u05FF]")
+    for edition in ("he", "en"):
+        browser.set_window_size(400, 1000)
+        _start_figures(browser, f"{server}/{'he/' if edition == 'he' else ''}{page}/", figures)
+        table = browser.execute_script(f"return window.companion.strings.{edition}")
+        shown = browser.execute_script(SHOWN)
+        for key in keys:
+            assert any(re.fullmatch(_template(table[key]), t) for t in shown), f"{edition} {key}: {shown}"
+        words = browser.execute_script(FIGURE_TEXT)
+        if edition == "he":
+            latin = [w for w in words if not hebrew.search(w) and re.search(r"[A-Za-z]{2,}", w)]
+            assert not latin, f"English words outside the isolates on he/{page}: {latin}"
+            # numbers and formulas read left to right inside the right-to-left sentences ("28 x 28", not "x 28 28")
+            assert not browser.execute_script(SCRAMBLED), browser.execute_script(SCRAMBLED)
+            # negative control: the same kind of text in a right-to-left isolate comes out scrambled, and is seen
+            browser.execute_script(
+                "const b = document.createElement('bdi'); b.dir = 'rtl'; b.textContent = '(1, 0.5) 28 x 28';"
+                "document.querySelector('.cw-figure p').append(b);"
+            )
+            assert browser.execute_script(SCRAMBLED) == ["(1, 0.5) 28 x 28"]
+        else:
+            assert not any(hebrew.search(w) for w in words), words
 
 
 def test_without_javascript_the_figures_are_still_images(site: Path, server: str) -> None:

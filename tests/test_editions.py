@@ -106,3 +106,34 @@ def test_every_data_table_header_has_its_hebrew_translation() -> None:
     plain = {re.sub(r"\*\*|`", "", h) for h in missing}
     untranslated = sorted(h for h in plain if h not in words and not re.fullmatch(r"[\d.,\s%±×x/]+", h))
     assert not untranslated, f"add to hooks/hebrew_tables.yml: {untranslated}"
+
+
+def _hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hebrew_hook", ROOT / "hooks" / "hebrew.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_hook_translates_every_header_cell_the_first_and_math_ones_too() -> None:
+    """Rendered as Python-Markdown renders a table: the first header once stayed English (<thead> matched <th)."""
+    hook = _hook()
+    inner = (
+        "\n<thead>\n<tr>\n<th>route</th>\n<th style=\"text-align: right;\">images / s</th>\n"
+        '<th>in <span class="arithmatex">\\(D=\\sigma(a)\\)</span></th>\n<th>GLO (Bojanowski et al.)</th>\n'
+        "</tr>\n</thead>\n<tbody>\n<tr><td>a</td><td>1</td><td>2</td><td>3</td></tr>\n</tbody>\n"
+    )
+    out = hook.translate_table(inner)
+    cells = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", out, re.S)
+    assert cells == ["מסלול", "תמונות / שנייה", 'ב-<span class="arithmatex">\\(D=\\sigma(a)\\)</span>',
+                     "GLO (Bojanowski et al.)"]  # fmt: skip
+    assert 'style="text-align: right;" dir="auto"' in out  # the cell's own attributes stay
+    # Material puts only unclassed tables in its horizontal scroll container: the table must stay unclassed.
+    assert out.startswith('<table dir="ltr">') and "class=" not in out.split(">", 1)[0]
+    assert "<td>a</td><td>1</td>" in out  # the data untouched
+
+
+def test_the_hook_leaves_a_hebrew_table_alone() -> None:
+    assert _hook().translate_table("<thead><tr><th>מונח</th><th>English</th></tr></thead><tbody></tbody>") is None

@@ -30,8 +30,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-progress", action="store_true")
     add_options(t, EncoderConfig, choices={"device": DEVICES})
 
-    i = sub.add_parser("invert", help="find z with G(z) close to given images (chapter 2)")
-    i.add_argument("--generator", required=True, type=Path)
+    i = sub.add_parser(
+        "invert", help="find z with G(z) close to given images (chapter 2); a flow's code is exact: z = f(x)"
+    )
+    i.add_argument("--generator", required=True, type=Path, help="a GAN, GLO or flow ckpt.pt, or book:NAME")
     i.add_argument("--method", choices=("optimize", "encoder", "hybrid"), default="optimize")
     i.add_argument("--encoder", type=Path, help="encoder checkpoint (for encoder and hybrid)")
     i.add_argument("--images", required=True, type=Path, help=".npy (uint8 or float in [0,1]) or a folder of PNGs")
@@ -69,18 +71,28 @@ def invert(args: argparse.Namespace) -> int:
 
     from companion.device import resolve_device
     from companion.encoder import load_encoder
-    from companion.experiment import load_generator
     from companion.imageio import check_images, read_images, write_npy
     from companion.inversion import InversionConfig, fit_latent
+    from companion.priors import load_prior
 
     cfg = from_args(InversionConfig, args)
     if args.method in ("encoder", "hybrid") and args.encoder is None:
         raise CompanionError(f"--method {args.method} needs --encoder (train one with: companion encoder train)")
     out, z_out = check_outputs(args.out, [args.images, args.generator, args.encoder], "_z.npy")
     device = resolve_device(args.device)
-    G, spec, _ = load_generator(args.generator, device)
-    x = check_images(read_images(args.images), spec.image_shape).to(device)
+    prior = load_prior(args.generator, device)
+    if prior.exact and (args.method != "optimize" or args.encoder):
+        raise CompanionError("a flow is inverted exactly (z = f(x)): it takes no --method encoder|hybrid or --encoder")
+    G = prior.decoder
+    x = check_images(read_images(args.images), prior.shape).to(device)
     E = load_encoder(args.encoder, G, device) if args.encoder else None
+    if prior.exact:
+        res = prior.invert(x, cfg)
+        write_npy(res.images, out)
+        write_npy(res.z, z_out, as_images=False)
+        print(f"wrote {out} and {z_out.name} ({x.shape[0]} images, the flow's exact code z = f(x)); "
+              f"{psnr_line(res.images, x)}")  # fmt: skip
+        return 0
     if args.method == "encoder":
         with torch.no_grad():
             z = E(x)

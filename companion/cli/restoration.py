@@ -36,10 +36,10 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser(
         "restore",
-        help="restore degraded images with a GAN prior (chapter 3)",
+        help="restore degraded images with a generative prior: a GAN, GLO or a Glow (chapter 3)",
         description="Restore --observed images as given, or degrade --clean images here and score the result.",
     )
-    r.add_argument("--generator", required=True, type=Path)
+    r.add_argument("--generator", required=True, type=Path, help="the prior: a GAN, GLO or flow ckpt.pt, or book:NAME")
     r.add_argument("--task", required=True, choices=CLI_TASKS)
     given = r.add_mutually_exclusive_group(required=True)
     given.add_argument("--observed", type=Path, help="degraded images (.npy or PNG folder) or CS measurements (.npy)")
@@ -59,7 +59,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--matrix", type=Path, help="cs --observed: the (m, D) sensing matrix .npy")
     r.add_argument("--out", required=True, type=Path, help="restored images: .npy, or a folder for PNG input")
     r.add_argument("--compare", type=Path, help="also write a PNG: observed | restored (| clean), one column per image")
-    r.add_argument("--encoder", type=Path, help="optional encoder: start the optimisation at E(degraded view)")
+    r.add_argument(
+        "--encoder", type=Path, help="optional encoder (GAN, GLO): start the optimisation at E(degraded view)"
+    )
     r.add_argument("--data-loss", choices=("mse", "l1"), help="default: l1 for inpainting, mse otherwise")
     r.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_options(r, InversionConfig, skip=("loss",))
@@ -114,15 +116,15 @@ def restore(args: argparse.Namespace) -> int:
 
     from companion.device import resolve_device
     from companion.encoder import load_encoder
-    from companion.experiment import load_generator
     from companion.fsutil import check_output_file
     from companion.imageio import check_images
     from companion.inversion import InversionConfig
     from companion.observed import load_observation, write_like
+    from companion.options import given_options
+    from companion.priors import load_prior
     from companion.restoration import cli_operator
-    from companion.restoration import restore as restore_images
 
-    cfg = from_args(InversionConfig, args)
+    cfg = from_args(InversionConfig, args)  # validates every given option before any work
     _restore_args(args)
     source = args.observed or args.clean
     inputs = [source, args.generator, args.encoder, args.matrix]
@@ -140,8 +142,12 @@ def restore(args: argparse.Namespace) -> int:
     if args.compare is not None:
         check_output_file(args.compare, ".png", what="--compare")
     device = resolve_device(args.device)
-    G, spec, _ = load_generator(args.generator, device)
-    shape = spec.image_shape
+    prior = load_prior(args.generator, device)
+    if args.encoder and prior.kind == "flow":
+        raise CompanionError("a flow needs no --encoder: it starts at its own exact code of the degraded view")
+    # The prior's own settings (a flow's gamma for this task, its step size), then the options given.
+    cfg = prior.config(args.task, **{k: getattr(cfg, k) for k in given_options(InversionConfig, args)})
+    shape = prior.shape
     x = None
     notes: list[str] = []
     if args.observed is not None:
@@ -160,11 +166,11 @@ def restore(args: argparse.Namespace) -> int:
         )  # fmt: skip
         y = op.degrade(x, seed=cfg.seed)
         names = sorted(p.name for p in args.clean.iterdir() if p.suffix.lower() == ".png") if png_in else None
-    z0 = None
+    kw = {}
     if args.encoder:
         with torch.no_grad():
-            z0 = load_encoder(args.encoder, G, device)(op.view(y))
-    res = restore_images(G, y, op, cfg, data_loss=args.data_loss, z0=z0)
+            kw["z0"] = load_encoder(args.encoder, prior.decoder, device)(op.view(y))
+    res = prior.restore(y, op, cfg, data_loss=args.data_loss, **kw)
     write_like(res.images, outs[0], names)
     line = f"wrote {outs[0]} ({res.images.shape[0]} images, {args.task})"
     if args.clean is not None:
@@ -177,6 +183,8 @@ def restore(args: argparse.Namespace) -> int:
         line += f"; residual RMS {resid:.3f} against sigma {op.sigma:.3f}"
         if op.sigma > 0 and resid > 1.5 * op.sigma:
             line += " (well above sigma: the generator does not represent these images well)"
+        elif prior.kind == "flow" and op.sigma > 0 and resid < 0.5 * op.sigma:
+            line += " (well below sigma: the flow fits part of the noise; a larger --prior-weight smooths more)"
     if args.compare is not None:
         rows, labels = [op.view(y), res.images], ["observed", "restored"]
         if x is not None:

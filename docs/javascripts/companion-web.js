@@ -7,10 +7,105 @@
 //   await window.companion.decode(z, base)   -> 784 grey levels 0..255 of G(z), z of length 100
 //   await window.companion.encode(grey, base) -> the encoder's latent (length 100) of 784 grey levels
 //   window.companion.play(game, mode, lr, steps, x0, y0) -> [[x, y], ...] gradient play, as in Python
+//   window.companion.text(key, params)       -> a figure's string in the page's language, as innerText reads it
 (function () {
   "use strict";
 
   const models = {};
+
+  // --- every string a figure shows, one table per language ---------------------------------------------
+  // The page's language (<html lang>, set by each edition) picks the table. In a string, {name} is a value
+  // the figure fills in and $...$ a formula or number; both are shown as left-to-right isolates
+  // (<bdi dir="ltr">), so that "|z| = 4.2" and "28 x 28" read correctly inside a right-to-left sentence.
+  const STRINGS = {
+    en: {
+      explorer_hint: "Click a digit for $A$, another for $B$; slide $t$ from $A$ to $B$.",
+      explorer_t: "$t$",
+      explorer_t_aria: "interpolation t",
+      explorer_linear: "linear: $(1 - t) A + t B$",
+      explorer_linear_aria: "linear interpolation",
+      explorer_slerp: "spherical (slerp)",
+      explorer_slerp_aria: "spherical interpolation",
+      explorer_dirs: "Principal directions of the encoder's codes (in standard deviations):",
+      explorer_dir: "direction {k}",
+      explorer_latent: "latent {k}",
+      explorer_status: "$A$ = latent {a}, $B$ = latent {b}, {t}",
+      draw_pad_aria: "drawing pad, 28 by 28 pixels",
+      draw_small_aria: "what the encoder sees (28 x 28)",
+      draw_small: "$28 x 28$",
+      draw_recon: "$G(E(x))$",
+      draw_recon_aria: "G(E(drawing))",
+      draw_clear: "clear",
+      draw_start: "Draw a digit with the mouse or a finger.",
+      draw_status: "{norm} (the generator was trained on $|z|$ about 10)",
+      play_game: "game",
+      play_step: "step size",
+      play_bilinear: "bilinear, $f(x, y) = xy$",
+      play_squared: "squared distance, $f(x, y) = (x - y)^2$",
+      play_hint: "Red: simultaneous steps. Blue: alternating ($x$ first, then $y$ answers). The dot is the start.",
+      play_status: "{steps} rounds from {start} with step {eta}. Simultaneous: ends at {end_s}, distance from $(0, 0)$ " +
+        "{dist_s}; alternating: ends at {end_a}, distance from $(0, 0)$ {dist_a}.",
+    },
+    he: {
+      explorer_hint: "לחצו על ספרה אחת בשביל $A$ ועל אחרת בשביל $B$, והזיזו את $t$ מ-$A$ אל $B$.",
+      explorer_t: "$t$",
+      explorer_t_aria: "פרמטר האינטרפולציה t",
+      explorer_linear: "ישר: $(1 - t) A + t B$",
+      explorer_linear_aria: "אינטרפולציה ישרה",
+      explorer_slerp: "כדורי (slerp)",
+      explorer_slerp_aria: "אינטרפולציה כדורית",
+      explorer_dirs: "הכיוונים העיקריים של הקודים של המקודד (ביחידות של סטיית תקן):",
+      explorer_dir: "כיוון {k}",
+      explorer_latent: "וקטור סמוי {k}",
+      explorer_status: "$A$ הוא וקטור סמוי {a}, $B$ הוא וקטור סמוי {b}, {t}",
+      draw_pad_aria: "לוח ציור של 28 על 28 פיקסלים",
+      draw_small_aria: "מה שהמקודד רואה (28 על 28)",
+      draw_small: "$28 x 28$",
+      draw_recon: "$G(E(x))$",
+      draw_recon_aria: "G(E(x)) של הציור",
+      draw_clear: "ניקוי",
+      draw_start: "ציירו ספרה בעכבר או באצבע.",
+      draw_status: "{norm} (המחולל אומן על $|z|$ של 10 בערך)",
+      play_game: "משחק",
+      play_step: "גודל צעד",
+      play_bilinear: "בילינארי, $f(x, y) = xy$",
+      play_squared: "מרחק בריבוע, $f(x, y) = (x - y)^2$",
+      play_hint: "אדום: צעדים בו-זמניים. כחול: לסירוגין ($x$ קודם, ו-$y$ עונה). הנקודה היא ההתחלה.",
+      play_status: "{steps} סבבים מ-{start} בצעד {eta}. בו-זמני: מסתיים ב-{end_s}, במרחק {dist_s} מ-$(0, 0)$; " +
+        "לסירוגין: מסתיים ב-{end_a}, במרחק {dist_a} מ-$(0, 0)$.",
+    },
+  };
+  const PLAY_GAMES = { bilinear: "play_bilinear", "squared distance": "play_squared" };
+
+  function lang() {
+    return (document.documentElement.lang || "en").slice(0, 2) === "he" ? "he" : "en";
+  }
+
+  const PIECES = /(\$[^$]*\$|\{\w+\})/;
+
+  // The plain text of a string (what innerText reads): formulas unwrapped, values filled in.
+  function text(key, params) {
+    return STRINGS[lang()][key].split(PIECES).map((p) => {
+      if (p.startsWith("$")) return p.slice(1, -1);
+      if (p.startsWith("{")) return String(params[p.slice(1, -1)]);
+      return p;
+    }).join("");
+  }
+
+  // The same string as nodes: plain text runs, and each formula or value a left-to-right isolate.
+  function fill(node, key, params) {
+    const parts = STRINGS[lang()][key].split(PIECES).filter((p) => p !== "").map((p) => {
+      if (p.startsWith("$")) return el("bdi", { dir: "ltr" }, [p.slice(1, -1)]);
+      if (p.startsWith("{")) return el("bdi", { dir: "ltr" }, [String(params[p.slice(1, -1)])]);
+      return document.createTextNode(p);
+    });
+    node.replaceChildren(...parts);
+    return node;
+  }
+
+  function said(tag, attrs, key, params) {
+    return fill(el(tag, attrs || {}), key, params || {});
+  }
 
   function halfToFloat(h) {
     const s = (h & 0x8000) ? -1 : 1;
@@ -186,6 +281,8 @@
     },
     manifest: async (base) => (await load(base || siteBase())).manifest,
     play,
+    strings: STRINGS,
+    text: (key, params) => text(key, params || {}),
   };
 
   // --- drawing helpers -------------------------------------------------------------------------------
@@ -238,10 +335,11 @@
     let a = 0, b = 1, next = "A";
     const ui = el("div", { className: "cw-ui" });
     const thumbs = el("div", { className: "cw-gallery" });
-    const t = el("input", { type: "range", min: 0, max: 1, step: 0.01, value: 0.5, "aria-label": "interpolation t" });
-    const lin = makeCanvas("cw-big", "linear interpolation"), sph = makeCanvas("cw-big", "spherical interpolation");
+    const t = el("input", { type: "range", min: 0, max: 1, step: 0.01, value: 0.5, "aria-label": text("explorer_t_aria", {}) });
+    const lin = makeCanvas("cw-big", text("explorer_linear_aria", {}));
+    const sph = makeCanvas("cw-big", text("explorer_slerp_aria", {}));
     const sliders = (dirs ? dirs.vectors.slice(0, 4) : []).map((_, k) =>
-      el("input", { type: "range", min: -3, max: 3, step: 0.1, value: 0, "aria-label": "principal direction " + (k + 1) }));
+      el("input", { type: "range", min: -3, max: 3, step: 0.1, value: 0, "aria-label": text("explorer_dir", { k: k + 1 }) }));
     const status = el("p", { className: "cw-status" });
     function shifted(z) {
       if (!dirs) return z;
@@ -257,16 +355,16 @@
       const za = gallery[a], zb = gallery[b];
       paint(lin, runGenerator(model, shifted(za.map((v, i) => (1 - tv) * v + tv * zb[i]))));
       paint(sph, runGenerator(model, shifted(slerp(za, zb, tv))));
-      status.textContent = `A = latent ${a + 1}, B = latent ${b + 1}, t = ${tv.toFixed(2)}`;
+      fill(status, "explorer_status", { a: a + 1, b: b + 1, t: `t = ${tv.toFixed(2)}` });
       thumbs.querySelectorAll("button").forEach((btn, i) => {
         btn.classList.toggle("cw-a", i === a);
         btn.classList.toggle("cw-b", i === b);
       });
     }
     gallery.forEach((z, i) => {
-      const c = makeCanvas("", "latent " + (i + 1));
+      const c = makeCanvas("", text("explorer_latent", { k: i + 1 }));
       paint(c, runGenerator(model, z));
-      const btn = el("button", { type: "button", title: "latent " + (i + 1) }, [c]);
+      const btn = el("button", { type: "button", title: text("explorer_latent", { k: i + 1 }) }, [c]);
       btn.addEventListener("click", () => {
         if (next === "A") { a = i; next = "B"; } else { b = i; next = "A"; }
         render();
@@ -276,17 +374,17 @@
     t.addEventListener("input", render);
     sliders.forEach((s) => s.addEventListener("input", render));
     ui.append(
-      el("p", { className: "cw-hint", textContent: "Click a digit for A, another for B; slide t from A to B." }),
+      said("p", { className: "cw-hint" }, "explorer_hint"),
       thumbs,
-      el("label", {}, ["t ", t]),
+      el("label", {}, [said("span", { className: "cw-label" }, "explorer_t"), " ", t]),
       el("div", { className: "cw-pair" }, [
-        el("figure", {}, [lin, el("figcaption", { textContent: "linear: (1 - t) A + t B" })]),
-        el("figure", {}, [sph, el("figcaption", { textContent: "spherical (slerp)" })]),
+        el("figure", {}, [lin, said("figcaption", {}, "explorer_linear")]),
+        el("figure", {}, [sph, said("figcaption", {}, "explorer_slerp")]),
       ]),
     );
     if (sliders.length) {
-      ui.append(el("p", { className: "cw-hint", textContent: "Principal directions of the encoder's codes (in standard deviations):" }));
-      sliders.forEach((s, k) => ui.append(el("label", {}, ["direction " + (k + 1) + " ", s])));
+      ui.append(said("p", { className: "cw-hint" }, "explorer_dirs"));
+      sliders.forEach((s, k) => ui.append(el("label", {}, [said("span", { className: "cw-label" }, "explorer_dir", { k: k + 1 }), " ", s])));
     }
     ui.append(status);
     root.replaceChildren(ui);
@@ -298,11 +396,11 @@
   async function drawDigit(root) {
     const base = siteBase(root);
     const pad = el("canvas", { width: 224, height: 224, className: "cw-pad" });
-    pad.setAttribute("aria-label", "drawing pad, 28 by 28 pixels");
-    const small = makeCanvas("cw-big", "what the encoder sees (28 x 28)");
-    const recon = makeCanvas("cw-big", "G(E(drawing))");
-    const clear = el("button", { type: "button", textContent: "clear", className: "md-button" });
-    const status = el("p", { className: "cw-status", textContent: "Draw a digit with the mouse or a finger." });
+    pad.setAttribute("aria-label", text("draw_pad_aria", {}));
+    const small = makeCanvas("cw-big", text("draw_small_aria", {}));
+    const recon = makeCanvas("cw-big", text("draw_recon_aria", {}));
+    const clear = said("button", { type: "button", className: "md-button" }, "draw_clear");
+    const status = said("p", { className: "cw-status" }, "draw_start");
     const grey = new Float32Array(784);
     let drawing = false, model = null;
     const ctx = pad.getContext("2d");
@@ -333,7 +431,7 @@
       const g = Array.from(grey, Math.round);
       const z = runEncoder(model, g);
       paint(recon, runGenerator(model, z));
-      status.textContent = `|z| = ${Math.hypot(...z).toFixed(1)} (the generator was trained on |z| about 10)`;
+      fill(status, "draw_status", { norm: `|z| = ${Math.hypot(...z).toFixed(1)}` });
     }
     const start = (ev) => { drawing = true; stroke(ev); ev.preventDefault(); };
     const move = (ev) => { if (drawing) { stroke(ev); ev.preventDefault(); } };
@@ -346,8 +444,8 @@
     root.replaceChildren(el("div", { className: "cw-ui" }, [
       el("div", { className: "cw-pair" }, [
         el("figure", {}, [pad, el("figcaption", {}, [clear])]),
-        el("figure", {}, [small, el("figcaption", { textContent: "28 x 28" })]),
-        el("figure", {}, [recon, el("figcaption", { textContent: "G(E(x))" })]),
+        el("figure", {}, [small, said("figcaption", {}, "draw_small")]),
+        el("figure", {}, [recon, said("figcaption", {}, "draw_recon")]),
       ]),
       status,
     ]));
@@ -358,8 +456,10 @@
 
   function minimaxPlayground(root) {
     const defaults = JSON.parse(root.dataset.defaults || "{}");
-    const game = el("select", { "aria-label": "game" }, Object.keys(defaults).map((g) => el("option", { value: g, textContent: g })));
-    const lr = el("input", { type: "range", min: 0.01, max: 0.3, step: 0.01, "aria-label": "step size" });
+    // An option's value is the game's name in the code; its label is the page's language (options hold text only).
+    const game = el("select", { "aria-label": text("play_game", {}) }, Object.keys(defaults).map((g) =>
+      el("option", { value: g, textContent: PLAY_GAMES[g] ? text(PLAY_GAMES[g], {}) : g })));
+    const lr = el("input", { type: "range", min: 0.01, max: 0.3, step: 0.01, "aria-label": text("play_step", {}) });
     const plot = el("canvas", { width: 360, height: 360, className: "cw-plot" });
     const status = el("p", { className: "cw-status" });
     function draw() {
@@ -374,25 +474,31 @@
       ctx.strokeStyle = dark ? "#555" : "#ccc"; ctx.beginPath();
       ctx.moveTo(px(0), 0); ctx.lineTo(px(0), 360); ctx.moveTo(0, py(0)); ctx.lineTo(360, py(0)); ctx.stroke();
       const runs = { simultaneous: "#d62728", alternating: "#1f77b4" };
-      const ends = [];
+      const ends = {};
       for (const [mode, color] of Object.entries(runs)) {
         const path = play(game.value, mode, eta, d.steps, d.x0, d.y0);
         ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.beginPath();
         path.forEach(([x, y], i) => (i ? ctx.lineTo(px(x), py(y)) : ctx.moveTo(px(x), py(y))));
         ctx.stroke();
         const [x, y] = path[path.length - 1];
-        ends.push(`${mode}: ends at (${x.toFixed(3)}, ${y.toFixed(3)}), distance from (0, 0) ${Math.hypot(x, y).toFixed(3)}`);
+        ends[mode] = { end: `(${x.toFixed(3)}, ${y.toFixed(3)})`, dist: Math.hypot(x, y).toFixed(3) };
       }
       ctx.fillStyle = dark ? "#eee" : "#000"; ctx.beginPath(); ctx.arc(px(d.x0), py(d.y0), 3, 0, 2 * Math.PI); ctx.fill();
-      status.textContent = `${d.steps} rounds from (${d.x0}, ${d.y0}) with step ${eta.toFixed(2)}. ` + ends.join("; ");
+      fill(status, "play_status", {
+        steps: d.steps, start: `(${d.x0}, ${d.y0})`, eta: eta.toFixed(2),
+        end_s: ends.simultaneous.end, dist_s: ends.simultaneous.dist, end_a: ends.alternating.end, dist_a: ends.alternating.dist,
+      });
     }
     game.addEventListener("change", () => { lr.value = defaults[game.value].lr; draw(); });
     lr.addEventListener("input", draw);
     lr.value = defaults[game.value].lr;
     root.replaceChildren(el("div", { className: "cw-ui" }, [
-      el("div", { className: "cw-controls" }, [el("label", {}, ["game ", game]), el("label", {}, ["step size ", lr])]),
+      el("div", { className: "cw-controls" }, [
+        el("label", {}, [said("span", { className: "cw-label" }, "play_game"), " ", game]),
+        el("label", {}, [said("span", { className: "cw-label" }, "play_step"), " ", lr]),
+      ]),
       plot,
-      el("p", { className: "cw-hint", textContent: "Red: simultaneous steps. Blue: alternating (x first, then y answers). The dot is the start." }),
+      said("p", { className: "cw-hint" }, "play_hint"),
       status,
     ]));
     draw();

@@ -1,0 +1,162 @@
+r"""One interface for the book's three generators as priors: inversion and restoration by latent optimisation.
+
+A prior is a differentiable decoder $g: z \mapsto x$ from a latent space to images in $[0, 1]$, and
+restoration solves, for an observation $y = A(x) + \varepsilon$ (`companion.restoration`),
+
+$$
+\hat z = \arg\min_z \; \ell\big(A(g(z)), y\big) + R(z), \qquad \hat x = g(\hat z),
+$$
+
+with one solver for all (`companion.inversion.fit_latent`). What differs is $g$, $R$ and the start:
+
+* **GAN** (chapters 1 and 4) and **GLO** (chapter 5): $g = G$, $z \in \mathbb R^{100}$ kept on the
+  sphere of radius $\sqrt{d}$ where G was trained; several random starts. The answer lies on G's
+  100-dimensional range, so an image off that range keeps a *representation error*.
+* **Glow** (Part II): $g = f^{-1}$, the inverse of the flow, $z \in \mathbb R^{784}$ with $z \sim
+  \mathcal N(0, I)$ under the model. Following Asim et al. (2020, *Invertible generative models for
+  inverse problems*), restoration is MAP in the flow's latent,
+
+  $$
+  \hat z = \arg\min_z \; \tfrac{1}{D_y}\lVert A(f^{-1}(z)) - y\rVert^2 + \gamma \lVert z\rVert^2 ,
+  $$
+
+  (the data term is a mean over the $D_y$ observed entries, so $\gamma$ here is the paper's divided
+  by $D_y$), started at $z_0 = f(\tilde x)$, the flow's code of the degraded view $\tilde x$ (the noisy
+  image, the masked image, the upsampled one, $A^\top y$). $f$ is a bijection: every image has a
+  code, so there is **no representation error**, and inversion is exact, $\hat x = f^{-1}(f(x)) = x$.
+  What keeps a restoration from fitting the noise is $\gamma$ alone, chosen on a validation split.
+
+`load_prior` is the one place that reads a checkpoint's kind; the commands and chapters only see
+`Prior`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from companion.inversion import InversionConfig, InversionResult, fit_latent
+
+__all__ = ["FLOW_GAMMA", "FlowDecoder", "Prior", "load_prior"]
+
+#: gamma of the flow prior per task, the value chosen on the validation digits (see the comparison chapter).
+FLOW_GAMMA: dict[str, float] = {"default": 1e-4}
+
+
+class FlowDecoder(nn.Module):
+    """$z \\mapsto f^{-1}(z)$: a flow's inverse as a decoder of (B, D) latents into (B, C, H, W) images in [0, 1].
+
+    The flow's preprocessing (`companion.models.glow.Logit`) is inverted too, so the output is an
+    image; it is clamped to [0, 1] only where the logit's margin leaves it a hair outside.
+    """
+
+    def __init__(self, flow: nn.Module, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.flow = flow
+        self.shape = shape
+        self.latent_dim = shape[0] * shape[1] * shape[2]
+
+    def forward(self, z: Tensor) -> Tensor:
+        import warnings
+
+        with warnings.catch_warnings():  # nflows' LU inverse uses the deprecated (still exact) triangular_solve
+            warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated")
+            x, _ = self.flow._transform.inverse(z)
+        return x.reshape(-1, *self.shape)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """f(x): the code of images (B, C, H, W) in [0, 1] (exact: ``forward(encode(x))`` gives x back)."""
+        z, _ = self.flow._transform(x.float())
+        return z.reshape(x.shape[0], -1)
+
+
+@dataclass
+class Prior:
+    """A generator as a prior for `companion.inversion.fit_latent`.
+
+    Attributes:
+        kind: ``gan``, ``glo`` or ``flow``.
+        decoder: z (B, d) -> x (B, C, H, W) in [0, 1], with ``latent_dim``; eval mode.
+        settings: The solver settings that suit this prior (a caller's budget replaces steps and restarts).
+        shape: (C, H, W) of its images.
+        exact: True when every image has a code (a flow): inversion is ``decoder(encode(x))``, exact.
+    """
+
+    kind: str
+    decoder: nn.Module
+    settings: InversionConfig
+    shape: tuple[int, int, int]
+    exact: bool = False
+    gamma: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.decoder.latent_dim)
+
+    def encode(self, x: Tensor) -> Tensor | None:
+        """The exact code of images (flows); None where a generator has no inverse (GAN, GLO)."""
+        if not self.exact:
+            return None
+        with torch.no_grad():
+            return self.decoder.encode(x)
+
+    def config(self, task: str | None = None, **given: Any) -> InversionConfig:
+        """This prior's solver settings for ``task`` (a flow's gamma is chosen per task), then ``given`` on top.
+
+        ``given`` are the settings a caller fixes (a command's explicit options, a chapter's budget).
+        """
+        cfg = self.settings
+        if self.kind == "flow":
+            gamma = self.gamma.get(task or "default", self.gamma.get("default", FLOW_GAMMA["default"]))
+            cfg = dataclasses.replace(cfg, prior_weight=gamma)
+        return dataclasses.replace(cfg, **given)
+
+    def restore(self, y: Tensor, op: Any, cfg: InversionConfig, data_loss: str | None = None, **kw: Any):
+        """Restoration of observations ``y = op(x) + noise`` under this prior (`companion.restoration.restore`).
+
+        A flow starts at the code of the degraded view (``z0 = f(op.view(y))``), unless ``z0`` is given.
+        """
+        from companion.restoration import restore
+
+        if self.kind == "flow" and "z0" not in kw:
+            kw["z0"] = self.decoder.encode(op.view(y).clamp(0, 1)).detach()
+        return restore(self.decoder, y, op, cfg, data_loss, **kw)
+
+    def invert(self, x: Tensor, cfg: InversionConfig, **kw: Any) -> InversionResult:
+        """Inversion of clean images: exact for a flow (its code), latent optimisation otherwise."""
+        if self.exact:
+            import time
+
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                z = self.decoder.encode(x)
+                recon = self.decoder(z).clamp(0, 1)
+            err = (recon - x).square().flatten(1).mean(1)
+            return InversionResult(z, recon, err, err[:, None], 0, [], time.perf_counter() - t0)
+        return fit_latent(self.decoder, x, cfg, **kw)
+
+
+def load_prior(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Prior:
+    """The prior of a checkpoint (a run's ``ckpt.pt`` or ``book:NAME``): a GAN's or GLO's generator, or a flow.
+
+    Raises:
+        CheckpointError: the file is none of these kinds, or fails its checks.
+    """
+    from companion.checkpoint import GAN_FORMAT, GLO_FORMAT, load_checkpoint
+    from companion.density import FLOW_FORMAT, load_flow
+    from companion.experiment import load_generator
+
+    fmt = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT, FLOW_FORMAT))["format"]
+    if fmt == FLOW_FORMAT:
+        flow, spec, _ = load_flow(path, device)
+        shape = (spec.channels, spec.image_size, spec.image_size)
+        # Adam's step on z: the flow's latent has 784 unit-variance coordinates, a GAN's 100 on a sphere.
+        settings = InversionConfig(steps=300, restarts=1, lr=0.05, prior="l2", prior_weight=FLOW_GAMMA["default"])
+        return Prior("flow", FlowDecoder(flow, shape).eval(), settings, shape, exact=True, gamma=dict(FLOW_GAMMA))
+    G, spec, _ = load_generator(path, device)
+    return Prior("glo" if fmt == GLO_FORMAT else "gan", G, InversionConfig(), spec.image_shape)

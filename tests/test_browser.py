@@ -202,16 +202,19 @@ def _sideways(driver, width: int) -> list[str]:
     return out
 
 
+WRAPPED = """return [...document.querySelectorAll('article table:not([class])')]
+  .every(t => t.closest('.md-typeset__scrollwrap'));"""
+
+
 def test_no_page_scrolls_sideways_on_a_phone(site: Path, server: str, browser) -> None:
-    """Every page of both editions (notebooks included) at 360 and 400 px, light and dark: the page never moves sideways."""
+    """Every page of both editions (notebooks included) at 360 and 400 px, light and dark: no sideways scroll."""
     problems = []
     for page in _pages(site):
         browser.set_window_size(PHONE_WIDTHS[0], 900)
         browser.get(f"{server}/{page}/" if page else f"{server}/")
         assert _until(browser, lambda d: d.execute_script(TYPESET)), f"math never typeset on {page}"
         # Material wraps tables in its scroll containers when the page's scripts run: wait for that too.
-        _until(browser, lambda d: d.execute_script(
-            "return [...document.querySelectorAll('article table:not([class])')].every(t => t.closest('.md-typeset__scrollwrap'))"))  # fmt: skip
+        _until(browser, lambda d: d.execute_script(WRAPPED))
         problems += [f"{page or 'home'} {p}" for w in PHONE_WIDTHS for p in _sideways(browser, w)]
     assert not problems, "\n".join(problems)
 
@@ -392,8 +395,10 @@ for (const root of document.querySelectorAll('.cw-figure .cw-ui')) {
 }
 return out;
 """
-SHOWN = """return [...document.querySelectorAll('.cw-figure .cw-ui :is(p, figcaption, span.cw-label, button.md-button)')]
-  .map(e => e.innerText.trim()).concat([...document.querySelectorAll('.cw-figure option')].map(o => o.textContent));"""
+SHOWN = """
+const labels = document.querySelectorAll('.cw-figure .cw-ui :is(p, figcaption, span.cw-label, button.md-button)');
+const options = document.querySelectorAll('.cw-figure option');
+return [...labels].map(e => e.innerText.trim()).concat([...options].map(o => o.textContent));"""
 
 
 # Isolates whose characters do not run left to right on screen (per line: an isolate may wrap).

@@ -121,7 +121,7 @@ def test_the_hook_translates_every_header_cell_the_first_and_math_ones_too() -> 
     """Rendered as Python-Markdown renders a table: the first header once stayed English (<thead> matched <th)."""
     hook = _hook()
     inner = (
-        "\n<thead>\n<tr>\n<th>route</th>\n<th style=\"text-align: right;\">images / s</th>\n"
+        '\n<thead>\n<tr>\n<th>route</th>\n<th style="text-align: right;">images / s</th>\n'
         '<th>in <span class="arithmatex">\\(D=\\sigma(a)\\)</span></th>\n<th>GLO (Bojanowski et al.)</th>\n'
         "</tr>\n</thead>\n<tbody>\n<tr><td>a</td><td>1</td><td>2</td><td>3</td></tr>\n</tbody>\n"
     )

@@ -85,45 +85,10 @@ BOOK: dict[str, BookEntry] = {
         "runs/classifiers/mnist",
         "companion classifier train --out runs/classifiers/mnist/ckpt.pt",
     ),
-    "gan-minimax": BookEntry(
-        "chapter 1: the report's DCGAN, minimax loss, seed 0, 20 epochs",
-        "runs/gan_losses/full/minimax/seed0",
-        "python -m companion.chapters.gan_losses --preset full",
-    ),
     "gan-nonsaturating": BookEntry(
         "chapter 1: the report's DCGAN, non-saturating loss, seed 0, 20 epochs (chapters 2, 3, 5 and the web figures)",
         "runs/gan_losses/full/nonsaturating/seed0",
         "python -m companion.chapters.gan_losses --preset full",
-    ),
-    "gan-lsgan": BookEntry(
-        "chapter 1: the report's DCGAN, least squares (LSGAN), seed 0, 20 epochs",
-        "runs/gan_losses/full/lsgan/seed0",
-        "python -m companion.chapters.gan_losses --preset full",
-    ),
-    "gan-better": BookEntry(
-        "chapter 4: the report's DCGAN with hinge loss and an EMA of G (preset better), seed 0, 20 epochs",
-        "runs/stabilisers/full/better_the_combination/seed0",
-        "python -m companion.chapters.stabilisers",
-    ),
-    "encoder": BookEntry(
-        "chapter 2: the encoder E: x -> z trained against book:gan-nonsaturating, 10 epochs",
-        "runs/inversion/main",
-        "python -m companion.chapters.inversion --retrain",
-    ),
-    "glo": BookEntry(
-        "chapter 5: GLO on the report's generator, with its fitted code samplers (no training codes)",
-        "runs/glo/book/glo/seed0",
-        "python -m companion.chapters.glo",
-    ),
-    "glow-mnist": BookEntry(
-        "Part II: a Glow on the 60,000 MNIST training digits, 20 epochs",
-        "runs/glow/book/mnist",
-        "python -m companion.chapters.glow",
-    ),
-    "glow-fashion": BookEntry(
-        "Part II: a Glow on the 60,000 Fashion-MNIST training images, 10 epochs",
-        "runs/glow/book/fashion-mnist",
-        "python -m companion.chapters.glow",
     ),
 }
 

@@ -49,6 +49,7 @@ GUARDS = {
     "companion/cli/inversion.py": ["tests/test_commands.py"],
     "companion/cli/restoration.py": ["tests/test_commands.py", "tests/test_cli.py"],
     "companion/density.py": ["tests/test_glow.py"],
+    "companion/flowtrain.py": ["tests/test_glow.py", "tests/test_distributed.py"],
     "companion/models/glow.py": ["tests/test_glow.py"],
     "companion/ood.py": ["tests/test_ood.py"],
     "companion/glo.py": ["tests/test_glo.py"],

@@ -85,9 +85,19 @@ BOOK: dict[str, BookEntry] = {
         "runs/classifiers/mnist",
         "companion classifier train --out runs/classifiers/mnist/ckpt.pt",
     ),
+    "gan-minimax": BookEntry(
+        "chapter 1: the report's DCGAN, minimax loss, seed 0, 20 epochs",
+        "runs/gan_losses/full/minimax/seed0",
+        "python -m companion.chapters.gan_losses --preset full",
+    ),
     "gan-nonsaturating": BookEntry(
         "chapter 1: the report's DCGAN, non-saturating loss, seed 0, 20 epochs (chapters 2, 3, 5 and the web figures)",
         "runs/gan_losses/full/nonsaturating/seed0",
+        "python -m companion.chapters.gan_losses --preset full",
+    ),
+    "gan-lsgan": BookEntry(
+        "chapter 1: the report's DCGAN, least squares (LSGAN), seed 0, 20 epochs",
+        "runs/gan_losses/full/lsgan/seed0",
         "python -m companion.chapters.gan_losses --preset full",
     ),
 }

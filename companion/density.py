@@ -21,10 +21,8 @@ with $\ln p(x_c)$ the flow's exact log-density (its logit preprocessing counted)
 A per-pixel histogram (each pixel its own 256-way distribution, no dependence between pixels)
 already scores 1.69 bits/dim on the MNIST test digits; a flow is read against that.
 
-Training minimises the mean bpd of dequantised batches on the book's one training scaffold
-(`companion.loop.run_epochs`: progress, the guard, the metrics log), with Adam after a linear
-warm-up, gradient clipping, a checkpoint after every epoch (atomic, resumed exactly) and the
-bits/dim of held-out images after every epoch.
+Training (`companion.flowtrain`) minimises the mean bpd of dequantised batches on the book's one
+training scaffold.
 """
 
 from __future__ import annotations
@@ -34,15 +32,14 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from companion.checkpoint import load_checkpoint, load_state, require_finite, save_atomic
-from companion.errors import CheckpointError, ConfigError, DataError
-from companion.models.glow import COUPLINGS, GlowSpec, build_glow, set_precision
+from companion.checkpoint import load_checkpoint, load_state, require_finite
+from companion.errors import CheckpointError, ConfigError
+from companion.models.glow import COUPLINGS, GlowSpec, build_glow
 from companion.options import check_choice, check_finite_positive, check_nonnegative, check_positive, check_seed
 from companion.pixels import to_uint8
 
@@ -55,11 +52,9 @@ __all__ = [
     "learning_rate",
     "load_flow",
     "make_flow_config",
-    "run_flow_training",
     "sample_flow",
     "score_bpd",
     "to_grey_levels",
-    "train_flow",
 ]
 
 FLOW_FORMAT = "companion-flow/1"
@@ -229,182 +224,3 @@ def load_flow(path: str | os.PathLike[str], device: str | torch.device = "cpu") 
     flow = build_glow(spec)
     load_state(flow, ck["flow"], path, "flow")
     return flow.to(device).eval(), spec, ck["config"]
-
-
-def train_flow(
-    cfg: FlowConfig,
-    train: Tensor,
-    test: Tensor,
-    out: Path,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train a Glow by maximum likelihood and write its run folder (already prepared by the caller).
-
-    Args:
-        cfg: Settings.
-        train: (N, C, H, W) uint8 training images (CPU).
-        test: (M, C, H, W) uint8 held-out images; the first ``cfg.eval_images`` are scored every epoch.
-        out: Run folder: ``config.json`` (by the caller), ``metrics.jsonl``, ``ckpt.pt``, ``summary.json``.
-        resume: Continue from ``out/ckpt.pt`` exactly (models, optimiser, RNG states, step).
-
-    Returns:
-        The summary written to ``summary.json``.
-
-    Raises:
-        ConfigError: the batch is larger than the data.
-        TrainingDiverged: the bits/dim became NaN or infinite (the last good checkpoint stays).
-    """
-    from companion.artifacts import write_json
-    from companion.data import ImageSet
-    from companion.device import resolve_device, resolve_precision
-    from companion.loop import Guard, run_epochs, steps_per_epoch
-    from companion.runlog import RunLog
-
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    if train.dtype != torch.uint8 or train.ndim != 4:
-        raise DataError("train_flow needs uint8 (N, C, H, W) images")
-    steps = steps_per_epoch(train.shape[0], cfg.batch_size)
-    torch.manual_seed(cfg.seed)
-    flow, spec = _build(cfg, train.shape[1], train.shape[2])
-    flow = flow.to(device)
-    set_precision(flow, precision)
-    opt = torch.optim.Adam(flow.parameters(), lr=cfg.lr)
-    data_rng = torch.Generator().manual_seed(cfg.seed)
-    noise_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    ckpt, log = out / "ckpt.pt", RunLog(out / "metrics.jsonl")
-    state = {"epoch": 0, "step": 0}
-    if resume:
-        ck = load_checkpoint(ckpt, FLOW_FORMAT, keys=FLOW_KEYS)
-        load_state(flow, ck["flow"], ckpt, "flow")
-        opt.load_state_dict(ck["opt"])
-        data_rng.set_state(ck["rng"]["data"])
-        noise_rng.set_state(ck["rng"]["noise"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        state["epoch"] = int(ck["epoch"])
-        state["step"] = state["epoch"] * steps
-        log.trim(state["epoch"])
-    data = ImageSet(train.to(device), None, cfg.dataset)
-    held_out = test[: cfg.eval_images]
-    total = cfg.epochs * steps
-
-    def step(x: Tensor, row: Tensor) -> None:
-        # batches() hands out floats in [0, 1]; dequantise the grey levels they came from.
-        xc = dequantise(to_uint8(x), noise_rng)
-        state["step"] += 1
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, state["step"], total)
-        loss = bits_per_dim(flow.log_prob(xc), spec.dim).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(flow.parameters(), cfg.clip if cfg.clip > 0 else math.inf)
-        opt.step()
-        row.copy_(torch.stack([loss.detach(), norm.detach().float()]))
-
-    def save(epoch: int) -> None:
-        state["epoch"] = epoch
-        save_atomic(
-            {
-                "format": FLOW_FORMAT,
-                "spec": spec.to_dict(),
-                "config": dataclasses.asdict(cfg),
-                "epoch": epoch,
-                "flow": flow.state_dict(),
-                "opt": opt.state_dict(),
-                "rng": {"data": data_rng.get_state(), "noise": noise_rng.get_state(), "torch": torch.get_rng_state()},
-            },
-            ckpt,
-        )
-
-    def end_epoch(epoch: int, rows: Tensor) -> dict[str, Any]:
-        if held_out.shape[0] == 0:
-            return {}
-        bpd = score_bpd(flow, held_out, draws=1, seed=1234, device=device)
-        flow.train()
-        return {"test_bpd": float(bpd.mean())}
-
-    flow.train()
-    run_epochs(
-        fields=("bpd", "grad_norm"),
-        step=step,
-        batches=lambda: data.batches(cfg.batch_size, data_rng),
-        steps=steps,
-        start=state["epoch"],
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        device=device,
-        guard=Guard(watch=("bpd",), finite=("grad_norm",)),
-        log=log,
-        save=save,
-        checkpoint=ckpt,
-        end_epoch=end_epoch,
-        progress=progress,
-        desc="flow",
-        log_every=25,
-    )
-    records = log.read("epoch")
-    summary = {
-        "epochs": state["epoch"],
-        "final": records[-1] if records else {},
-        "parameters": sum(p.numel() for p in flow.parameters()),
-        "train_seconds": sum(r["seconds"] for r in records),
-        "precision": precision,
-        "spec": spec.to_dict(),
-    }
-    write_json(summary, out / "summary.json")
-    return summary
-
-
-def run_flow_training(
-    cfg: FlowConfig,
-    out: str | os.PathLike[str],
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    explicit: set[str] | None = None,
-    progress: bool = True,
-    command: str = "",
-) -> dict[str, Any]:
-    """Train a flow as ``cfg`` says into the run folder ``out`` (``companion flow train`` and the chapter).
-
-    Everything that can be refused (options, data, the folder, a resume of another kind of run or with
-    other settings) is refused before anything is written. On resume the saved settings win; only
-    ``epochs`` (to extend) and ``device`` may be given anew.
-
-    Returns:
-        The summary written to ``summary.json``.
-    """
-    import json
-
-    from companion.artifacts import render_run, write_json
-    from companion.data import load_dataset
-    from companion.loop import steps_per_epoch
-    from companion.rundir import RUN_FORMAT, prepare_run_dir
-
-    out = Path(out)
-    prepare_run_dir(out, resume=resume, overwrite=overwrite, dry=True)
-    if resume:
-        saved = json.loads((out / "config.json").read_text())
-        if saved.get("kind") != "flow":
-            raise ConfigError(f"{out} holds a {saved.get('kind', 'gan')} run, not a flow run")
-        old = FlowConfig(**saved["config"])
-        for key in (explicit or set()) - {"epochs", "device"}:
-            if getattr(old, key) != getattr(cfg, key):
-                raise ConfigError(f"--resume continues the saved run, whose {key} is {getattr(old, key)!r}")
-        keep = (explicit or set()) & {"epochs", "device"}
-        cfg = dataclasses.replace(old, **{k: getattr(cfg, k) for k in keep})
-    train = load_dataset(cfg.dataset, "train", data_dir, progress=progress).subset(cfg.train_subset).images
-    test = load_dataset(cfg.dataset, "test", data_dir).images
-    steps_per_epoch(train.shape[0], cfg.batch_size)  # refuse before the folder is touched
-    prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    if not resume:
-        write_json(
-            {"format": RUN_FORMAT, "kind": "flow", "config": dataclasses.asdict(cfg), "command": command},
-            out / "config.json",
-        )
-    summary = train_flow(cfg, train, test, out, resume=resume, progress=progress)
-    render_run(out)
-    return summary

@@ -18,6 +18,16 @@ unchanged, and only the first layer's scale differs); Adam on G and sparse Adam 
 with its own learning rate (the paper used SGD); loss L1 + Lap1 (the paper: Lap1 alone; the plain
 L1 term weighs the finest detail once more).
 
+**Several processes** (``torchrun --nproc-per-node N -m companion glo train ...``): G is wrapped in
+DistributedDataParallel (its gradients averaged over the ranks, as for the GAN: `companion.distributed`),
+and every rank holds the whole table of codes. A code belongs to the rank whose share of the step's
+global batch holds its image: only that rank computes its gradient (scaled by 1/N, so that it is the
+gradient of the mean over the global batch) and takes its sparse Adam step. After every step the ranks
+exchange the rows they changed, the codes and their two Adam moments (`sync_rows`), so all ranks'
+tables and optimiser states stay identical, and rank 0's table, saved in the checkpoint, is the run's.
+An image falls to another rank in the next epoch (a new permutation) and finds its code up to date.
+On the CPU (gloo) each rank's BatchNorm normalises its own share, as in the GAN's distributed runs.
+
 GLO has no sampler: nothing says which codes are images. `companion.latent_samplers` fits one
 afterwards (a Gaussian, or GLANN's IMLE mapper), and neither is a density over images.
 """
@@ -48,6 +58,7 @@ __all__ = [
     "pca_codes",
     "project_to_sphere",
     "run_glo_training",
+    "sync_rows",
     "train_glo",
 ]
 
@@ -175,11 +186,14 @@ def glo_step(
     x: Tensor,
     idx: Tensor,
     levels: int = 3,
+    world: int = 1,
 ) -> Tensor:
     """One GLO step on a batch: images x (B, C, H, W) in [0, 1] and their indices idx (B,) into ``codes``.
 
     G and the batch's codes take one step on L1 + Lap1; the codes' optimiser is sparse (only the
-    batch's rows and their moments move), and the batch's codes go back onto the sphere.
+    batch's rows and their moments move), and the batch's codes go back onto the sphere. In a run of
+    ``world`` processes the codes' gradient is divided by ``world`` (G's is averaged by DDP), so that
+    both are gradients of the mean over the global batch; the caller then exchanges the rows (`sync_rows`).
 
     Returns:
         (loss, l1, lap1) of the batch, on the device, detached.
@@ -191,6 +205,8 @@ def glo_step(
     opt_g.zero_grad(set_to_none=True)
     opt_z.zero_grad(set_to_none=True)
     loss.backward()
+    if world > 1:
+        codes.weight.grad = codes.weight.grad / world
     opt_g.step()
     opt_z.step()
     with torch.no_grad():  # back onto the sphere: the batch's codes only (the others did not move)
@@ -198,11 +214,33 @@ def glo_step(
     return torch.stack([loss.detach(), l1.detach(), lap.detach()])
 
 
+def sync_rows(codes: nn.Embedding, opt_z: torch.optim.Optimizer, idx: Tensor, world: int) -> None:
+    """Give every rank the rows each rank changed in this step: the codes and their sparse Adam moments.
+
+    The ranks' index sets are disjoint (shares of one permutation) and of one size, so after the
+    exchange every rank's table and moments are those of one process that stepped on the global batch.
+    """
+    import torch.distributed as dist
+
+    state = opt_z.state[codes.weight]
+    local = torch.cat([codes.weight[idx], state["exp_avg"][idx], state["exp_avg_sq"][idx]], 1).contiguous()
+    rows = [torch.empty_like(local) for _ in range(world)]
+    ids = [torch.empty_like(idx) for _ in range(world)]
+    dist.all_gather(rows, local)
+    dist.all_gather(ids, idx.contiguous())
+    d = codes.weight.shape[1]
+    with torch.no_grad():
+        for i, r in zip(ids, rows):
+            codes.weight[i] = r[:, :d]
+            state["exp_avg"][i] = r[:, d : 2 * d]
+            state["exp_avg_sq"][i] = r[:, 2 * d :]
+
+
 # --8<-- [end:step]
 
 
 def train_glo(
-    cfg: GLOConfig, images: Tensor, out: Path, *, resume: bool = False, progress: bool = True
+    cfg: GLOConfig, images: Tensor, out: Path, *, resume: bool = False, progress: bool = True, world=None
 ) -> dict[str, Any]:
     """Train G and one code per image on the book's training scaffold; write the run folder (prepared by the caller).
 
@@ -212,24 +250,30 @@ def train_glo(
         out: Run folder: ``metrics.jsonl``, ``ckpt.pt`` (G, the codes, both optimisers, RNG), ``fixed/``
             (the first ``n_fixed`` reconstructions after every epoch), ``summary.json``.
         resume: Continue from ``out/ckpt.pt`` exactly.
+        world: This process's place in a torchrun (`companion.distributed.World`); None: alone.
 
     Returns:
-        The summary written to ``summary.json``.
+        The summary written to ``summary.json`` (an empty dict on ranks other than 0).
     """
     import numpy as np
 
     from companion.artifacts import write_json
     from companion.data import ImageSet
     from companion.device import resolve_device
+    from companion.distributed import World, all_mean, wrap
     from companion.fsutil import atomic_write
     from companion.loop import Guard, run_epochs, steps_per_epoch
     from companion.models import ArchSpec, build_generator
     from companion.pixels import to_uint8
     from companion.runlog import RunLog
 
+    world = world or World()
     device = resolve_device(cfg.device)
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
     n = images.shape[0]
-    steps = steps_per_epoch(n, cfg.batch_size)
+    steps = steps_per_epoch(n // world.size, cfg.batch_size)
     spec = ArchSpec("report28", images.shape[1], cfg.latent_dim)
     torch.manual_seed(cfg.seed)
     G = build_generator(spec).to(device)
@@ -243,9 +287,17 @@ def train_glo(
     data_rng = torch.Generator().manual_seed(cfg.seed)
     ckpt, log = out / "ckpt.pt", RunLog(out / "metrics.jsonl")
     state = {"epoch": 0}
-    meta = {"arch": spec.to_dict(), "dataset": cfg.dataset, "kind": "glo"}
+    meta = {"arch": spec.to_dict(), "dataset": cfg.dataset, "kind": "glo", "world_size": world.size}
     if resume:
         ck = load_checkpoint(ckpt, GLO_FORMAT, keys=GLO_KEYS)
+        saved_world = int(ck["meta"].get("world_size", 1))
+        if saved_world != world.size:
+            from companion.errors import ConfigError
+
+            raise ConfigError(
+                f"{out} was trained with {saved_world} process(es): resume it with as many (torchrun "
+                f"--nproc-per-node {saved_world}), not {world.size}; the global batch would differ"
+            )
         load_state(G, ck["generator"], ckpt, "generator")
         with torch.no_grad():
             codes.weight.copy_(ck["codes"])
@@ -254,16 +306,22 @@ def train_glo(
         data_rng.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         state["epoch"] = int(ck["epoch"])
-        log.trim(state["epoch"])
+        if world.main:
+            log.trim(state["epoch"])
     # The "labels" are the images' indices: a batch says whose codes to use.
     data = ImageSet(images.to(device), torch.arange(n, device=device), cfg.dataset)
     fixed_idx = torch.arange(min(cfg.n_fixed, n), device=device)
+    model = wrap(G, world, device)
 
     def step(batch: tuple[Tensor, Tensor], row: Tensor) -> None:
-        row.copy_(glo_step(G, codes, opt_g, opt_z, *batch, cfg.levels))
+        row.copy_(glo_step(model, codes, opt_g, opt_z, *batch, cfg.levels, world.size))
+        if world.distributed:
+            sync_rows(codes, opt_z, batch[1], world.size)
 
     def save(epoch: int) -> None:
         state["epoch"] = epoch
+        if not world.main:
+            return
         save_atomic(
             {
                 "format": GLO_FORMAT, "meta": meta, "config": dataclasses.asdict(cfg), "epoch": epoch,
@@ -275,6 +333,8 @@ def train_glo(
         )  # fmt: skip
 
     def end_epoch(epoch: int, rows: Tensor) -> dict[str, Any]:
+        if not world.main:
+            return {}
         G.eval()
         with torch.no_grad():
             rec = G(codes(fixed_idx))
@@ -286,11 +346,15 @@ def train_glo(
 
     G.train()
     run_epochs(
-        fields=("loss", "l1", "lap1"), step=step, batches=lambda: data.batches(cfg.batch_size, data_rng, labels=True),
-        steps=steps, start=state["epoch"], epochs=cfg.epochs, batch_size=cfg.batch_size, device=device,
-        guard=Guard(watch=("loss",)), log=log, save=save, checkpoint=ckpt, end_epoch=end_epoch,
-        progress=progress, desc="glo", log_every=50,
+        fields=("loss", "l1", "lap1"), step=step, steps=steps, start=state["epoch"], epochs=cfg.epochs,
+        batches=lambda: data.batches(cfg.batch_size, data_rng, labels=True, shard=(world.rank, world.size)),
+        batch_size=cfg.batch_size * world.size, device=device, guard=Guard(watch=("loss",)),
+        log=log if world.main else None, save=save, checkpoint=ckpt, end_epoch=end_epoch,
+        progress=progress and world.main, desc="glo", log_every=50, verbose=world.main,
+        reduce=(lambda t: all_mean(t, world)) if world.distributed else None,
     )  # fmt: skip
+    if not world.main:
+        return {}
     records = log.read("epoch")
     summary = {
         "epochs": state["epoch"],
@@ -341,14 +405,24 @@ def run_glo_training(
             if getattr(old, key) != getattr(cfg, key):
                 raise ConfigError(f"--resume continues the saved run, whose {key} is {getattr(old, key)!r}")
         cfg = dataclasses.replace(old, **{k: getattr(cfg, k) for k in (explicit or set()) & {"epochs", "device"}})
+    from companion.device import resolve_device
+    from companion.distributed import setup, teardown
+
     images = load_dataset(cfg.dataset, "train", data_dir, progress=progress).subset(cfg.train_subset).images
-    steps_per_epoch(images.shape[0], cfg.batch_size)  # refuse before the folder is touched
-    prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    if not resume:
-        write_json(
-            {"format": RUN_FORMAT, "kind": "glo", "config": dataclasses.asdict(cfg), "command": command},
-            out / "config.json",
-        )
-    summary = train_glo(cfg, images, out, resume=resume, progress=progress)
-    render_run(out)
+    world = setup(resolve_device(cfg.device).type)  # one process, or one of torchrun's
+    try:
+        steps_per_epoch(images.shape[0] // world.size, cfg.batch_size)  # refuse before the folder is touched
+        if world.main:
+            prepare_run_dir(out, resume=resume, overwrite=overwrite)
+            if not resume:
+                write_json(
+                    {"format": RUN_FORMAT, "kind": "glo", "config": dataclasses.asdict(cfg), "command": command,
+                     "world_size": world.size},
+                    out / "config.json",
+                )  # fmt: skip
+        summary = train_glo(cfg, images, out, resume=resume, progress=progress, world=world)
+    finally:
+        teardown(world)
+    if world.main:
+        render_run(out)
     return summary

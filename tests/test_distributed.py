@@ -19,7 +19,7 @@ TINY = ["--dataset", "synthetic", "--batch-size", "32", "--fid-samples", "0", "-
 TINY += ["--deterministic", "true", "--no-progress"]
 
 
-def torchrun(n: int, *args: str) -> subprocess.CompletedProcess:
+def torchrun(n: int, *args: str, command: tuple[str, ...] = ("train",)) -> subprocess.CompletedProcess:
     """``torchrun --standalone`` of ``companion train``; on failure its stderr ends with every worker's full output.
 
     torchrun's own error report names the failing rank but not what it printed; with
@@ -28,7 +28,7 @@ def torchrun(n: int, *args: str) -> subprocess.CompletedProcess:
     """
     with tempfile.TemporaryDirectory(prefix="torchrun-logs-") as logs:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
-        cmd += ["--redirects", "3", "--log-dir", logs, "-m", "companion", "train", *args]
+        cmd += ["--redirects", "3", "--log-dir", logs, "-m", "companion", *command, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
         if r.returncode != 0:
             for f in sorted(Path(logs).rglob("*.log")):
@@ -182,3 +182,124 @@ def test_ddp_averages_to_the_gradient_of_the_global_batch_mean(tmp_path: Path) -
     ref = torch.nn.Linear(4, 1)
     ref(x).square().mean().backward()
     assert torch.allclose(torch.load(out, weights_only=True), ref.weight.grad, atol=1e-6)
+
+
+# --- the flow and GLO trainers under torchrun --------------------------------------------------------------
+
+FLOW = ("flow", "train")
+GLO = ("glo", "train")
+FLOW_TINY = ["--dataset", "synthetic", "--depth", "2", "--hidden", "8", "--eval-images", "32", "--device", "cpu",
+             "--precision", "fp32", "--warmup", "2", "--no-progress"]  # fmt: skip
+GLO_TINY = ["--dataset", "synthetic", "--n-fixed", "8", "--device", "cpu", "--no-progress"]
+
+
+def _state(path: Path, fmt: str, key: str) -> dict:
+    return load_checkpoint(path, fmt)[key]
+
+
+@pytest.mark.parametrize("command,tiny,fmt,key", [(FLOW, FLOW_TINY, "companion-flow/1", "flow"),
+                                                  (GLO, GLO_TINY, "companion-glo/1", "generator")])  # fmt: skip
+def test_flow_and_glo_train_under_torchrun_into_one_folder_and_resume_exactly(
+    tmp_path: Path, command, tiny, fmt: str, key: str
+) -> None:
+    args = [*tiny, "--batch-size", "32", "--train-subset", "256"]
+    ok(torchrun(2, *args, "--epochs", "2", "--out", str(tmp_path / "straight"), command=command))
+    ok(torchrun(2, *args, "--epochs", "1", "--out", str(tmp_path / "split"), command=command))
+    ok(torchrun(2, *args, "--epochs", "2", "--out", str(tmp_path / "split"), "--resume", command=command))
+    records = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert len([r for r in records if r["type"] == "step"]) == 2 * 256 // (32 * 2)  # one log, rank 0's
+    a, b = (_state(tmp_path / r / "ckpt.pt", fmt, key) for r in ("straight", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    if command == GLO:  # every code the same in the stopped-and-resumed run
+        assert torch.equal(*(_state(tmp_path / r / "ckpt.pt", fmt, "codes") for r in ("straight", "split")))
+    # another number of processes is refused in one line, before anything is written
+    before = (tmp_path / "split" / "metrics.jsonl").read_text()
+    r = subprocess.run([sys.executable, "-m", "companion", *command, *args, "--epochs", "3", "--resume",
+                        "--out", str(tmp_path / "split")], capture_output=True, text=True, env=ENV)  # fmt: skip
+    assert r.returncode == 2 and "resume it with as many" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert (tmp_path / "split" / "metrics.jsonl").read_text() == before
+
+
+def test_one_two_process_flow_step_is_the_one_process_step_on_the_combined_batch(tmp_path: Path) -> None:
+    """The flow has no BatchNorm: 2 ranks x 32 images (their noise, their share of ActNorm's first batch) take
+    the step one process takes on the 64 images, to float rounding."""
+    base = [*FLOW_TINY, "--train-subset", "64", "--epochs", "1"]
+    ok(torchrun(2, *base, "--batch-size", "32", "--out", str(tmp_path / "two"), command=FLOW))
+    r = subprocess.run([sys.executable, "-m", "companion", *FLOW, *base, "--batch-size", "64", "--out",
+                        str(tmp_path / "one")], capture_output=True, text=True, env=ENV)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    two, one = (_state(tmp_path / r / "ckpt.pt", "companion-flow/1", "flow") for r in ("two", "one"))
+    assert set(two) == set(one)
+    worst = max(float((two[k].float() - one[k].float()).abs().max()) for k in one)
+    assert worst < 1e-5, worst
+    # and the step did move the weights (two untrained flows would agree as well)
+    from companion.density import _build, make_flow_config
+
+    cfg = make_flow_config(None, dataset="synthetic", depth=2, hidden=8)
+    torch.manual_seed(cfg.seed)
+    start = _build(cfg, 1, 28)[0].state_dict()
+    assert max(float((one[k].float() - start[k].float()).abs().max()) for k in start if "weight" in k) > 1e-4
+
+
+def _glo_ddp_step(rank: int, world: int, init: str, x: torch.Tensor, out: str) -> None:
+    """One GLO step of a rank on its half of 8 images (its codes synchronised), as train_glo takes it."""
+    import torch.distributed as dist
+
+    from companion.distributed import World, teardown, wrap
+    from companion.glo import glo_step, sync_rows
+    from companion.models import ArchSpec, build_generator
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    G = build_generator(ArchSpec("report28", 1, 100))
+    codes = torch.nn.Embedding(8, 100, sparse=True)
+    with torch.no_grad():
+        codes.weight.copy_(torch.randn(8, 100, generator=torch.Generator().manual_seed(3)))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
+    opt_z = torch.optim.SparseAdam(codes.parameters(), 1e-2)
+    model = wrap(G, World(rank, world), torch.device("cpu"))
+    idx = torch.arange(rank * 4, rank * 4 + 4)
+    glo_step(model, codes, opt_g, opt_z, x[idx], idx, 3, world)
+    sync_rows(codes, opt_z, idx, world)
+    torch.save({"G": G.state_dict(), "codes": codes.weight.detach(), "m": opt_z.state[codes.weight]["exp_avg"]},
+               out.replace(".pt", f"{rank}.pt"))  # fmt: skip
+    del model
+    teardown(World(rank, world))
+
+
+def test_one_two_process_glo_step_is_the_mean_of_the_two_shares(tmp_path: Path) -> None:
+    """G's step is the step on the mean of the two shares' losses (each share normalised by its own BatchNorm
+    on the CPU, as the GAN's runs are); every code moves as one process would move it, and both ranks end with
+    the same table and the same Adam moments."""
+    import torch.multiprocessing as mp
+
+    from companion.glo import glo_step
+    from companion.models import ArchSpec, build_generator
+
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    out = str(tmp_path / "g.pt")
+    mp.spawn(_glo_ddp_step, args=(2, f"file://{tmp_path / 'init'}", x, out), nprocs=2, join=True)
+    ranks = [torch.load(out.replace(".pt", f"{r}.pt"), weights_only=True) for r in range(2)]
+    assert torch.equal(ranks[0]["codes"], ranks[1]["codes"]) and torch.equal(ranks[0]["m"], ranks[1]["m"])
+
+    class Halves(torch.nn.Module):  # one process: each half through G on its own (its own BatchNorm statistics)
+        def __init__(self, g):
+            super().__init__()
+            self.g = g
+
+        def forward(self, z):
+            return torch.cat([self.g(z[:4]), self.g(z[4:])])
+
+    torch.manual_seed(0)
+    G = build_generator(ArchSpec("report28", 1, 100))
+    codes = torch.nn.Embedding(8, 100, sparse=True)
+    with torch.no_grad():
+        codes.weight.copy_(torch.randn(8, 100, generator=torch.Generator().manual_seed(3)))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
+    opt_z = torch.optim.SparseAdam(codes.parameters(), 1e-2)
+    glo_step(Halves(G), codes, opt_g, opt_z, x, torch.arange(8), 3)
+    ref = G.state_dict()
+    for k, v in ranks[0]["G"].items():
+        if v.is_floating_point() and "running" not in k:
+            assert torch.allclose(v, ref[k], atol=1e-6), k
+    assert torch.allclose(ranks[0]["codes"], codes.weight.detach(), atol=1e-6)

@@ -16,7 +16,8 @@ from nflows.transforms.base import CompositeTransform, MultiscaleCompositeTransf
 from nflows.transforms.reshape import SqueezeTransform
 
 from companion.cli import main
-from companion.density import bits_per_dim, dequantise, make_flow_config, score_bpd, to_grey_levels, train_flow
+from companion.density import bits_per_dim, dequantise, make_flow_config, score_bpd, to_grey_levels
+from companion.flowtrain import train_flow
 from companion.models.glow import GlowSpec, Logit, _step, build_glow, set_precision
 
 warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated")

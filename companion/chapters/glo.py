@@ -58,22 +58,41 @@ def _assets(args: argparse.Namespace) -> Path:
     return DOCS / "assets" / "glo" / ("" if args.preset == "book" else "quick")
 
 
-def _ensure_glo(cfg, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _ensure_glo(cfg, out: Path, args: argparse.Namespace, imle_cfg=None) -> dict[str, Any]:
+    """Train, resume or reuse one GLO run, and make sure its samplers are fitted and stored in its checkpoint."""
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
     from companion.glo import GLOConfig, run_glo_training
+    from companion.latent_samplers import IMLEConfig, store_samplers
     from companion.rundir import is_run
     from companion.runlog import RunLog
 
+    imle_cfg = imle_cfg or IMLEConfig()
     done = RunLog(out / "metrics.jsonl").read("epoch")
+    summary = None
     if (out / "summary.json").is_file() and len(done) == cfg.epochs:
         saved = GLOConfig(**json.loads((out / "config.json").read_text())["config"])
         if dataclasses.replace(saved, device=cfg.device) == cfg:
-            return json.loads((out / "summary.json").read_text())
-    resume = (out / "ckpt.pt").is_file()
-    explicit = {f.name for f in dataclasses.fields(GLOConfig)} - {"device"}
-    return run_glo_training(
-        cfg, out, data_dir=args.data_dir, resume=resume, overwrite=not resume and is_run(out), explicit=explicit,
-        progress=not args.no_progress, command=f"python -m companion.chapters.glo --preset {args.preset}",
-    )  # fmt: skip
+            summary = json.loads((out / "summary.json").read_text())
+    if summary is None:
+        resume = (out / "ckpt.pt").is_file()
+        explicit = {f.name for f in dataclasses.fields(GLOConfig)} - {"device"}
+        summary = run_glo_training(
+            cfg, out, data_dir=args.data_dir, resume=resume, overwrite=not resume and is_run(out), explicit=explicit,
+            progress=not args.no_progress, command=f"python -m companion.chapters.glo --preset {args.preset}",
+        )  # fmt: skip
+    stored = load_checkpoint(out / "ckpt.pt", GLO_FORMAT).get("samplers")
+    if stored is None or stored.get("imle", {}).get("config") != dataclasses.asdict(imle_cfg):
+        store_samplers(out / "ckpt.pt", imle_cfg, args.data_dir, progress=not args.no_progress)
+    return summary
+
+
+def ensure_seed(args: argparse.Namespace, seed: int) -> Path:
+    """The book preset's GLO run for another training seed (``runs/glo/book/seed<k>``), trained now if missing."""
+    from companion.glo import make_glo_config
+
+    out = Path("runs") / "glo" / "book" / f"seed{seed}"
+    _ensure_glo(make_glo_config("book", dataset="mnist", device=args.device, seed=seed), out, args)
+    return out / "ckpt.pt"
 
 
 def _operator(task: str, option: float, n: int):
@@ -89,7 +108,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     from companion.encoder import generator_fingerprint
     from companion.experiment import generate, load_generator
     from companion.glo import make_glo_config
-    from companion.latent_samplers import GaussianCodes, IMLEConfig, train_imle
+    from companion.latent_samplers import GaussianCodes, IMLEConfig, load_samplers
     from companion.metrics import FIDScorer, get_classifier, psnr
     from companion.restoration import restore
 
@@ -101,9 +120,11 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     else:
         cfg = make_glo_config(args.preset, dataset="mnist", device=args.device)
     out = args.runs / tag / "seed0"
-    summary = _ensure_glo(cfg, out, args)
+    imle_cfg = IMLEConfig(epochs=30 if not quick else (2 if args.dry_run else 10))
+    summary = _ensure_glo(cfg, out, args, imle_cfg)
     G_glo, _, _ = load_generator(out / "ckpt.pt", device)
-    codes = load_checkpoint(out / "ckpt.pt", GLO_FORMAT)["codes"]
+    glo_ck = load_checkpoint(out / "ckpt.pt", GLO_FORMAT)
+    codes, laws = glo_ck["codes"], load_samplers(glo_ck)
     from companion.chapters.inversion import chapter_generator
 
     gan = chapter_generator(args) if not (args.dry_run and args.generator is None) else None
@@ -123,17 +144,15 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     dataset = cfg.dataset
     train = load_dataset(dataset, "train", args.data_dir).subset(cfg.train_subset).images
     test = load_dataset(dataset, "test", args.data_dir).images
-    imle_cfg = IMLEConfig(epochs=30 if not quick else (2 if args.dry_run else 10))
     key = content_key(glo=generator_fingerprint(G_glo), gan=generator_fingerprint(G_gan), n=n, n_gen=n_gen,
                       imle=dataclasses.asdict(imle_cfg))  # fmt: skip
 
     def samples_and_fid() -> dict[str, Any]:
-        gauss = GaussianCodes.fit(codes)
-        mapper, history = train_imle(codes, imle_cfg, progress=not args.no_progress)
+        history = glo_ck["samplers"]["imle"]["history"].tolist()
         sets = {
             "GAN (chapter 1), z ~ N(0, I)": generate(G_gan, n_gen, 100, seed=0, device=device),
-            "GLO, Gaussian over its codes": generate(G_glo, n_gen, 100, seed=0, device=device, codes=gauss.sample),
-            "GLO, IMLE mapper (GLANN)": generate(G_glo, n_gen, 100, seed=0, device=device, codes=mapper.sample),
+            "GLO, Gaussian over its codes": generate(G_glo, n_gen, 100, seed=0, device=device, codes=laws["gaussian"]),
+            "GLO, IMLE mapper (GLANN)": generate(G_glo, n_gen, 100, seed=0, device=device, codes=laws["imle"]),
             "GLO, z ~ N(0, I) (no fitted sampler)": generate(G_glo, n_gen, 100, seed=0, device=device),
             "GLO reconstructions of training digits": generate(
                 G_glo, n_gen, 100, device=device, codes=_rows(codes[:n_gen])),

@@ -81,7 +81,8 @@ def _configs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _ensure_flow(cfg, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train, resume or reuse one flow run (complete with the same settings: reused)."""
-    from companion.density import FlowConfig, run_flow_training
+    from companion.density import FlowConfig
+    from companion.flowtrain import run_flow_training
     from companion.runlog import RunLog
 
     done = RunLog(out / "metrics.jsonl").read("epoch")

@@ -40,7 +40,16 @@ from companion.inversion import InversionConfig
 from companion.metrics import psnr, ssim
 from companion.restoration import TASKS, Mask, make_task, restore
 
-__all__ = ["CHAPTER", "FAMILIES", "GAN_PRIOR", "is_classical", "main"]
+__all__ = [
+    "CHAPTER",
+    "FAMILIES",
+    "GAN_PRIOR",
+    "GAN_PRIOR_LIGHT",
+    "HEADLINE",
+    "classical_baselines",
+    "is_classical",
+    "main",
+]
 
 #: The GAN-prior solver's settings (chapter 2's optimiser): the full budget for the two cells the
 #: course asks about, a third of it elsewhere so that the whole table fits in CPU minutes.
@@ -59,7 +68,7 @@ FAMILIES = {
 }
 
 
-def _baselines(task: str, option: float, op, y, y_val, x_val, op_val) -> dict[str, torch.Tensor]:
+def classical_baselines(task: str, option: float, op, y, y_val, x_val, op_val) -> dict[str, torch.Tensor]:
     if task == "denoise":
         out = {}
         for name, fn in (
@@ -150,7 +159,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
             res = restore(G, y, op, cfg)
             gan_s = time.perf_counter() - t1
             outs = {"degraded input": op.view(y)}
-            outs.update(_baselines(task, option, op, y, y_val, x_val, op_val))
+            outs.update(classical_baselines(task, option, op, y, y_val, x_val, op_val))
             outs["GAN prior"] = res.images
             return {"outs": {k: v.cpu() for k, v in outs.items()}, "gan_s": gan_s}
 

@@ -82,7 +82,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from companion.density import FlowConfig, make_flow_config, run_flow_training
+    from companion.density import FlowConfig, make_flow_config
+    from companion.flowtrain import run_flow_training
 
     explicit = given_options(FlowConfig, args)
     cfg = make_flow_config(args.preset, **{k: getattr(args, k) for k in explicit})
@@ -94,6 +95,8 @@ def _train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: continue with: companion flow train --out {args.out} --resume", file=sys.stderr)
         return 130
+    if not summary:  # a rank other than 0 of a torchrun: rank 0 reports
+        return 0
     final = summary["final"]
     held = (
         f", first {cfg.eval_images} test images {final['test_bpd']:.3f} bits/dim (one draw; "

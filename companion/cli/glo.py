@@ -40,10 +40,18 @@ def glo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: continue with: companion glo train --out {args.out} --resume", file=sys.stderr)
         return 130
+    if not summary:  # a rank other than 0 of a torchrun: rank 0 reports and fits the samplers
+        return 0
+    from companion.latent_samplers import store_samplers
+
+    # GLO has no sampler of its own: both are fitted to the codes now and stored with the model.
+    samplers = store_samplers(args.out / "ckpt.pt", data_dir=args.data_dir, progress=not args.no_progress)
     final = summary["final"]
+    fids = ", ".join(f"{k} FID {v:.1f}" for k, v in samplers["fid"].items())
     print(
         f"done: {summary['epochs']} epochs, reconstruction PSNR {final['recon_psnr']:.2f} dB on the first "
-        f"training digits; generator and codes in {args.out / 'ckpt.pt'} (sample it: companion sample)"
+        f"training digits; generator, codes and samplers in {args.out / 'ckpt.pt'} (default sampler "
+        f"{samplers['default']}{': ' + fids if fids else ''}; sample it: companion sample)"
     )
     return 0
 

@@ -44,10 +44,14 @@ def headline_text(man: dict[str, Any]) -> str:
     parts = []
     for law, b in h.items():
         parts.append(
-            f"{law}: FID {b['fid']:.2f} (seeds {min(b['fid_seeds']):.2f}-{max(b['fid_seeds']):.2f}), "
-            f"{b['classes']}/10 classes"
+            f"{LAWS.get(law, law)}: FID {b['fid']:.2f} over {b['samples']} samples "
+            f"(sampling seeds {min(b['fid_seeds']):.2f}-{max(b['fid_seeds']):.2f}), {b['classes']}/10 classes"
         )
     return "; ".join(parts)
+
+
+#: The latent laws by the names the manifests use.
+LAWS = {"normal": "z ~ N(0, I)", "gaussian": "Gaussian over its codes", "imle": "IMLE mapper"}
 
 
 def models(args: argparse.Namespace) -> int:

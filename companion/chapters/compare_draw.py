@@ -1,0 +1,172 @@
+"""The comparison chapter's tables, figures and verdict (`companion.chapters.compare`), drawn from its results only."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+from companion.artifacts import image_grid, new_figure, save_figure, write_json
+from companion.chapters.common import duration, markdown_table, write_text
+
+__all__ = ["draw_all", "verdict"]
+
+GAN, GLOW = "GAN (chapter 1)", "Glow (Part II)"
+
+
+def _pm(mean: float, spread: float | None, digits: int = 1) -> str:
+    return f"{mean:.{digits}f}" if spread is None else f"{mean:.{digits}f} ± {spread:.{digits}f}"
+
+
+def _paired(rows: list[dict], task: str, a: str, b: str) -> dict[str, float] | None:
+    from companion.comparison import paired
+
+    ra = next((r for r in rows if r["task"] == task and r["method"] == a), None)
+    rb = next((r for r in rows if r["task"] == task and r["method"] == b), None)
+    return None if ra is None or rb is None else paired(ra["values"], rb["values"])
+
+
+def sample_table(s: dict[str, Any]) -> str:
+    rows = []
+    for r in s["rows"]:
+        fids = ", ".join(f"{v:.1f}" for v in r["fid_values"])
+        rows.append({"model": r["model"], "law": r["law"], "fid": _pm(r["fid"], r["fid_sd"]),
+                     "per": fids if r["seeds"] > 1 else "one training seed", "classes": r["classes"],
+                     "blank": f"{r['blank']} of {r['samples'] * r['seeds']:,}"})  # fmt: skip
+    b = s["baselines"]
+    rows.append({"model": "real training digits (the floor)", "law": "-", "fid": f"{b['floor']['fid']:.1f}",
+                 "per": "-", "classes": b["floor"]["classes"], "blank": "-"})  # fmt: skip
+    hist = b["histogram"]
+    rows.append({"model": "per-pixel histogram (trivial)", "law": "each pixel alone", "fid": f"{hist['fid']:.0f}",
+                 "per": "-", "classes": hist["classes"], "blank": "-"})  # fmt: skip
+    cols = [("model", "model"), ("law", "latent law"), ("fid", "FID (mean ± sd over training seeds)"),
+            ("per", "FID per training seed"), ("classes", "classes covered"), ("blank", "blank samples")]  # fmt: skip
+    return markdown_table(rows, cols)
+
+
+def bpd_table(s: dict[str, Any]) -> str:
+    rows = []
+    if "flow" in s["bpd"]:
+        rows.append({"model": "Glow (Part II)", "bpd": f"{float(s['bpd']['flow'].mean()):.3f}",
+                     "how": "exact, 1 dequantisation draw"})  # fmt: skip
+    rows += [
+        {"model": "per-pixel histogram (trivial)", "bpd": f"{s['bpd']['histogram']:.3f}", "how": "counting"},
+        {"model": "GAN, GLO", "bpd": "none", "how": "no density: their samples lie on a 100-dimensional surface"},
+    ]
+    return markdown_table(rows, [("model", "model"), ("bpd", "test bits/dim"), ("how", "how")])
+
+
+def inversion_table(rows: list[dict]) -> str:
+    out = [{"model": r["model"], "psnr": _pm(r["psnr"], 1.96 * r["se"], 2),
+            "s": "-" if r["seconds_per_image"] is None else f"{r['seconds_per_image']:.3f}",
+            "how": "exact: z = f(x)" if r["exact"] else ("search of 60,000 digits" if "nearest" in r["model"]
+                                                           else "8 starts x 500 steps")} for r in rows]  # fmt: skip
+    return markdown_table(out, [("model", "model"), ("psnr", "PSNR dB (mean ± 95%)"), ("how", "how"),
+                                ("s", "s / image")])  # fmt: skip
+
+
+def restoration_table(res: dict[str, Any]) -> str:
+    rows, tasks = res["rows"], list(dict.fromkeys(r["task"] for r in res["rows"]))
+    methods = [m for m in dict.fromkeys(r["method"] for r in rows if not r["classical"]) if m != "degraded input"]
+    out = []
+    for t in tasks:
+        cell = {r["method"]: r for r in rows if r["task"] == t}
+        best = max((r for r in cell.values() if r["classical"]), key=lambda r: r["psnr"])
+        row = {"task": t, "input": f"{cell['degraded input']['psnr']:.2f}",
+               "classical": f"{best['psnr']:.2f} ({best['method'].split(' (')[0]})"}  # fmt: skip
+        for m in methods:
+            row[m] = f"{cell[m]['psnr']:.2f}" if m in cell else ""
+        d = _paired(rows, t, GLOW, GAN)
+        row["diff"] = "" if d is None else f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
+        g = res["gammas"].get(t)
+        row["gamma"] = "" if g is None else f"{g:g}"
+        out.append(row)
+    cols = [("task", "task"), ("input", "degraded input"), ("classical", "best classical")]
+    cols += [(m, m) for m in methods] + [("diff", "Glow - GAN, dB [95%]"), ("gamma", "Glow's γ (validation)")]
+    return markdown_table(out, cols)
+
+
+def cost_table(results: dict[str, Any], manifests: dict[str, dict]) -> str:
+    rest = results["restoration"]["rows"]
+    out = []
+    for label in results["models"]:
+        man = manifests.get(label) or {}
+        secs = [r["seconds_per_image"] for r in rest if r["method"] == label and r.get("seconds_per_image")]
+        train = (man.get("provenance") or {}).get("train_seconds")
+        out.append({"model": label, "params": f"{man.get('parameters', 0) / 1e6:.2f} M" if man else "",
+                    "train": duration(train) if train else "",
+                    "restore": f"{sum(secs) / len(secs):.2f}" if secs else ""})  # fmt: skip
+    return markdown_table(out, [("model", "model"), ("params", "parameters"), ("train", "training (CPU)"),
+                                ("restore", "s / restoration (mean over tasks)")])  # fmt: skip
+
+
+def verdict(results: dict[str, Any]) -> str:
+    """The page's answer to "which for what", every number read from this run's results."""
+    rows = results["restoration"]["rows"] + results["ood"]["rows"]
+    lines = []
+    for t in list(dict.fromkeys(r["task"] for r in rows)):
+        d = _paired(rows, t, GLOW, GAN)
+        if d is None:
+            continue
+        if d["lo"] > 0:
+            lines.append(f"- **{t}**: the Glow prior is better by {d['mean']:.2f} dB (95% interval "
+                         f"{d['lo']:.2f} to {d['hi']:.2f}, paired over {d['n']} images).")  # fmt: skip
+        elif d["hi"] < 0:
+            lines.append(f"- **{t}**: the GAN prior is better by {-d['mean']:.2f} dB (95% interval "
+                         f"{-d['hi']:.2f} to {-d['lo']:.2f}, paired over {d['n']} images).")  # fmt: skip
+        else:
+            lines.append(f"- **{t}**: no difference the {d['n']} images can tell (Glow - GAN {d['mean']:+.2f} dB, "
+                         f"95% interval {d['lo']:+.2f} to {d['hi']:+.2f}).")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _grid_figure(shown: dict[str, dict[str, torch.Tensor]], path, k: int = 6) -> None:
+    cells = list(shown)
+    columns = list(next(iter(shown.values())))
+    fig, axes = new_figure(len(columns), len(cells), 1.6, 1.75)
+    for i, cell in enumerate(cells):
+        for j, col in enumerate(columns):
+            ax = axes[i][j]
+            ax.imshow(image_grid(shown[cell][col][:k].float().clamp(0, 1), nrow=min(k, 6), padding=1), cmap="gray",
+                      vmin=0, vmax=255, interpolation="nearest")  # fmt: skip
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(col.replace(" (", "\n("), fontsize=8)
+            if j == 0:
+                ax.set_ylabel(cell, fontsize=8)
+    save_figure(fig, path, dpi=100)
+
+
+def draw_all(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from companion.bookmodels import BOOK, is_book_ref, manifest
+
+    assets = args.assets
+    s = results["samples"]
+    write_text(assets / "samples.md", sample_table(s))
+    write_text(assets / "bpd.md", bpd_table(s))
+    write_text(assets / "inversion.md", inversion_table(results["inversion"]))
+    write_text(assets / "restoration.md", restoration_table(results["restoration"]))
+    write_text(assets / "ood.md", restoration_table(results["ood"]))
+    write_text(assets / "verdict.md", verdict(results))
+    manifests = {label: manifest(str(ref)[5:]) for label, ref in results["models"].items()
+                 if is_book_ref(ref) and str(ref)[5:] in BOOK}  # fmt: skip
+    write_text(assets / "cost.md", cost_table(results, manifests))
+    x = results["x"]
+    shown = {cell: {"clean": x, **v} for cell, v in results["restoration"]["shown"].items()}
+    _grid_figure(shown, assets / "restoration.png")
+    ood = {cell: {"clean": results["ood"]["x"], **v} for cell, v in results["ood"]["shown"].items()}
+    _grid_figure(ood, assets / "ood.png")
+    samples = {r["model"] + ", " + r["law"]: {"samples": r["shown"].float() / 255} for r in s["rows"]}
+    _grid_figure({"": {k: v["samples"] for k, v in samples.items()}}, assets / "samples.png", k=36)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("values", "images", "shown")} for r in rows]  # noqa: E731
+    write_json({"samples": strip(s["rows"]), "baselines": s["baselines"], "inversion": strip(results["inversion"]),
+                "restoration": strip(results["restoration"]["rows"]), "gammas": results["restoration"]["gammas"],
+                "ood": strip(results["ood"]["rows"]), "models": results["models"], "seeds": results["seeds"],
+                "preset": results["preset"]}, assets / "results.json")  # fmt: skip
+    p = results["p"]
+    settings = {"preset": results["preset"], "test_digits": p["n"], "validation_digits": p["n_val"],
+                "samples": p["n_gen"], "seeds": results["seeds"], "flow_steps": p["flow_steps"]}  # fmt: skip
+    note = f"Models: {', '.join(f'{k} = {v}' for k, v in results['models'].items())}."
+    return settings, note

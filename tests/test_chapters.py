@@ -386,3 +386,39 @@ def test_duration_reads_seconds_under_a_minute_and_minutes_above(seconds: float,
     from companion.chapters.common import duration
 
     assert duration(seconds) == text
+
+
+def test_compare_chapter(tmp_path: Path) -> None:
+    """The comparison chapter's dry run (tiny models of all three kinds): every asset, and the tables and the
+    verdict carry the run's own numbers (read back from results.json, by value)."""
+    import json
+
+    from companion.chapters import compare
+    from companion.comparison import paired
+
+    argv = ["--dry-run", "--assets", str(tmp_path / "a"), "--runs", str(tmp_path / "r"), "--no-progress",
+            "--device", "cpu"]  # fmt: skip
+    assert compare.main(argv) == 0
+    a = tmp_path / "a"
+    for name in ("samples.md", "bpd.md", "inversion.md", "restoration.md", "ood.md", "cost.md", "verdict.md",
+                 "restoration.png", "ood.png", "samples.png", "results.json", "command.md"):  # fmt: skip
+        assert (a / name).is_file(), name
+    res = json.loads((a / "results.json").read_text())
+    table = (a / "restoration.md").read_text()
+    for row in res["restoration"]:
+        if row["method"] == "Glow (Part II)":
+            line = next(ln for ln in table.splitlines() if ln.startswith(f"| {row['task']} |"))
+            assert f"| {row['psnr']:.2f} |" in line and f"| {res['gammas'][row['task']]:g} |" in line
+    # the flow inverts exactly: its PSNR is the metric's cap
+    flow = next(r for r in res["inversion"] if r["model"] == "Glow (Part II)")
+    assert flow["exact"] and flow["psnr"] > 100
+    # every task has its line in the verdict, and the verdict's numbers are the paired difference's
+    verdict = (a / "verdict.md").read_text()
+    assert len(verdict.strip().splitlines()) == len(compare.TASKS) + 1
+    import torch
+
+    for task in compare.TASKS:
+        values = {r["method"]: torch.tensor(r["values"]) for r in res["restoration"] if r["task"] == task}
+        d = paired(values["Glow (Part II)"], values["GAN (chapter 1)"])
+        line = next(ln for ln in verdict.splitlines() if ln.startswith(f"- **{task}**"))
+        assert f"{abs(d['mean']):.2f}" in line and f"paired over {compare.PRESETS['dry']['n']} images" in line

@@ -146,21 +146,44 @@ def test_a_glo_run_is_not_resumed_as_a_gan_and_the_reverse(glo_run: Path, tmp_pa
     _one_line(rc, capsys.readouterr().err, "holds a gan run, not a GLO run")
 
 
-def test_sample_of_a_glo_checkpoint_draws_from_the_gaussian_of_its_codes(glo_run: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("sampler", ["gaussian", "imle", None])
+def test_sample_of_a_glo_checkpoint_draws_from_its_stored_sampler(
+    glo_run: Path, tmp_path: Path, capsys, sampler: str | None
+) -> None:
+    """``companion sample`` on a GLO run: G of the codes its chosen sampler draws (by value); without --sampler
+    the one the run stored as its default. The Gaussian is the one fitted to the run's codes."""
     from companion.checkpoint import GLO_FORMAT, load_checkpoint
     from companion.experiment import load_generator
-    from companion.latent_samplers import GaussianCodes
+    from companion.latent_samplers import GaussianCodes, load_samplers
 
     out = tmp_path / "s.npy"
+    extra = ["--sampler", sampler] if sampler else []
     assert main(["sample", "--checkpoint", str(glo_run / "ckpt.pt"), "--n", "9", "--seed", "4", "--out", str(out),
-                 "--device", "cpu"]) == 0  # fmt: skip
-    assert "the Gaussian fitted to its GLO codes" in capsys.readouterr().out
+                 "--device", "cpu", *extra]) == 0  # fmt: skip
+    ck = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)
+    chosen = sampler or ck["samplers"]["default"]
+    assert f"(sampler {chosen})" in capsys.readouterr().out
+    if chosen == "gaussian":  # stored, and equal to a fit of the run's codes
+        fit = GaussianCodes.fit(ck["codes"])
+        assert torch.allclose(ck["samplers"]["gaussian"]["cov"], fit.cov) and torch.equal(
+            ck["samplers"]["gaussian"]["mean"], fit.mean
+        )
     G, _, _ = load_generator(glo_run / "ckpt.pt")
-    gauss = GaussianCodes.fit(load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)["codes"])
-    z = gauss.sample(9, torch.Generator().manual_seed(4))
+    z = load_samplers(ck)[chosen](9, torch.Generator().manual_seed(4))
     with torch.no_grad():
         expected = (G(z).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     assert np.array_equal(np.load(out), expected)
+
+
+def test_a_gan_refuses_a_glo_sampler(tmp_path: Path, capsys) -> None:
+    from companion.config import make_config
+    from companion.experiment import run_training
+
+    cfg = make_config(None, dataset="synthetic", epochs=1, batch_size=64, fid_samples=0, device="cpu", n_fixed=8)
+    run_training(cfg, tmp_path / "gan", progress=False, render=False)
+    rc = main(["sample", "--checkpoint", str(tmp_path / "gan" / "ckpt.pt"), "--sampler", "imle", "--out",
+               str(tmp_path / "s.npy")])  # fmt: skip
+    _one_line(rc, capsys.readouterr().err, "is for a GLO model")
 
 
 def test_restore_accepts_a_glo_generator(glo_run: Path, tmp_path: Path, capsys) -> None:

@@ -60,8 +60,7 @@ def bpd_table(s: dict[str, Any]) -> str:
 def inversion_table(rows: list[dict]) -> str:
     out = [{"model": r["model"], "psnr": _pm(r["psnr"], 1.96 * r["se"], 2),
             "s": "-" if r["seconds_per_image"] is None else f"{r['seconds_per_image']:.3f}",
-            "how": "exact: z = f(x)" if r["exact"] else ("search of 60,000 digits" if "nearest" in r["model"]
-                                                           else "8 starts x 500 steps")} for r in rows]  # fmt: skip
+            "how": r["how"]} for r in rows]  # fmt: skip
     return markdown_table(out, [("model", "model"), ("psnr", "PSNR dB (mean ± 95%)"), ("how", "how"),
                                 ("s", "s / image")])  # fmt: skip
 
@@ -121,10 +120,12 @@ def verdict(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _grid_figure(shown: dict[str, dict[str, torch.Tensor]], path, k: int = 6) -> None:
+def _grid_figure(shown: dict[str, dict[str, torch.Tensor]], path, k: int = 4) -> None:
+    """Rows: tasks; columns: clean, degraded, each model, the best classical; k images per cell (6 x 6 for k = 36)."""
     cells = list(shown)
     columns = list(next(iter(shown.values())))
-    fig, axes = new_figure(len(columns), len(cells), 1.6, 1.75)
+    side = min(k, 6)
+    fig, axes = new_figure(len(columns), len(cells), 1.5, 1.5 * -(-k // side) / side + 0.35)
     for i, cell in enumerate(cells):
         for j, col in enumerate(columns):
             ax = axes[i][j]
@@ -135,7 +136,7 @@ def _grid_figure(shown: dict[str, dict[str, torch.Tensor]], path, k: int = 6) ->
             if i == 0:
                 ax.set_title(col.replace(" (", "\n("), fontsize=8)
             if j == 0:
-                ax.set_ylabel(cell, fontsize=8)
+                ax.set_ylabel(cell, fontsize=8, rotation=0, ha="right", va="center")
     save_figure(fig, path, dpi=100)
 
 
@@ -156,11 +157,20 @@ def draw_all(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[st
     x = results["x"]
     shown = {cell: {"clean": x, **v} for cell, v in results["restoration"]["shown"].items()}
     _grid_figure(shown, assets / "restoration.png")
-    ood = {cell: {"clean": results["ood"]["x"], **v} for cell, v in results["ood"]["shown"].items()}
+    ood = {results["ood"]["rows"][0]["task"]: {"clean": results["ood"]["x"], **results["ood"]["shown"]}}
     _grid_figure(ood, assets / "ood.png")
     samples = {r["model"] + ", " + r["law"]: {"samples": r["shown"].float() / 255} for r in s["rows"]}
     _grid_figure({"": {k: v["samples"] for k, v in samples.items()}}, assets / "samples.png", k=36)
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("values", "images", "shown")} for r in rows]  # noqa: E731
+
+    def strip(rows: list[dict]) -> list[dict]:  # per-image values stay (rounded): the paired numbers are re-checkable
+        out = []
+        for r in rows:
+            kept = {k: v for k, v in r.items() if k not in ("values", "images", "shown")}
+            if "values" in r:
+                kept["values"] = [round(float(v), 4) for v in r["values"]]
+            out.append(kept)
+        return out
+
     write_json({"samples": strip(s["rows"]), "baselines": s["baselines"], "inversion": strip(results["inversion"]),
                 "restoration": strip(results["restoration"]["rows"]), "gammas": results["restoration"]["gammas"],
                 "ood": strip(results["ood"]["rows"]), "models": results["models"], "seeds": results["seeds"],

@@ -149,11 +149,12 @@ def inversion_rows(work: dict) -> list[dict[str, Any]]:
             return {"values": psnr(res.images, x).cpu(), "seconds": res.seconds, "images": res.images.cpu()}
 
         r = cached(work["cache"] / f"inversion_{_fp(prior)}.pt", key, solve)
+        how = "exact: z = f(x)" if prior.exact else f"{cfg.restarts} starts x {cfg.steps} steps"
         rows.append({"model": label, **_stats(r["values"]), "seconds_per_image": r["seconds"] / len(x),
-                     "exact": prior.exact, "images": r["images"]})  # fmt: skip
+                     "exact": prior.exact, "images": r["images"], "how": how})  # fmt: skip
     near = nearest_training(x.cpu(), work["train"].images)
     rows.append({"model": "nearest training digit", **_stats(psnr(near, x.cpu())), "seconds_per_image": None,
-                 "exact": False, "images": near})  # fmt: skip
+                 "exact": False, "images": near, "how": f"search of {len(work['train']):,} digits"})  # fmt: skip
     return rows
 
 
@@ -241,4 +242,4 @@ def ood_rows(work: dict, grid) -> dict[str, Any]:
     x_val = fashion.float_images(slice(len(fashion) - p["n_val"], len(fashion))).to(work["device"])
     gammas = {"noise σ=0.1 (Fashion-MNIST)": work.get("gamma_mnist_sigma01")} if work.get("gamma_mnist_sigma01") else {}
     rows, shown = _restore_cell(work, "noise σ=0.1 (Fashion-MNIST)", "denoise", 0.1, x, x_val, grid, gammas, "_ood")
-    return {"rows": rows, "shown": shown, "x": x.cpu()}
+    return {"rows": rows, "shown": shown, "x": x.cpu(), "gammas": gammas}

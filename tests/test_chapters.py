@@ -422,3 +422,27 @@ def test_compare_chapter(tmp_path: Path) -> None:
         d = paired(values["Glow (Part II)"], values["GAN (chapter 1)"])
         line = next(ln for ln in verdict.splitlines() if ln.startswith(f"- **{task}**"))
         assert f"{abs(d['mean']):.2f}" in line and f"paired over {compare.PRESETS['dry']['n']} images" in line
+
+
+def test_a_chapter_takes_another_chapters_model_in_this_order(tmp_path: Path, monkeypatch) -> None:
+    """Given > the reader's own run > trained under --retrain > the book's shipped model; never trained by default."""
+    from companion.chapters.common import other_chapters_model
+    from companion.errors import CompanionError
+
+    run = tmp_path / "runs" / "ckpt.pt"
+    trained = []
+
+    def train() -> Path:
+        trained.append(1)
+        return run
+
+    assert other_chapters_model(Path("x.pt"), run, "gan-nonsaturating", True, train) == Path("x.pt")
+    assert other_chapters_model(None, run, "gan-nonsaturating", False, train) == "book:gan-nonsaturating"
+    assert not trained  # the default never trains
+    assert other_chapters_model(None, run, "gan-nonsaturating", True, train) == run and trained == [1]
+    run.parent.mkdir(parents=True)
+    run.write_bytes(b"")
+    assert other_chapters_model(None, run, "gan-nonsaturating", False, train) == run  # the reader's own run
+    monkeypatch.setenv("COMPANION_BOOK_DIR", str(tmp_path / "empty"))
+    with pytest.raises(CompanionError, match="pass --retrain"):
+        other_chapters_model(None, tmp_path / "none.pt", "gan-nonsaturating", False, train)

@@ -8,7 +8,7 @@ from typing import Any
 
 from companion.options import OneLineParser
 
-__all__ = ["HANDLERS", "add", "headline_text"]
+__all__ = ["HANDLERS", "add", "headline_text", "models_table"]
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,8 @@ def add(sub: argparse._SubParsersAction) -> None:
         description="The models behind the book's numbers, shipped in the repository (safetensors + manifest).",
     )
     msub = m.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
-    msub.add_parser("list", help="name, size, digest, provenance and headline numbers of each")
+    ls = msub.add_parser("list", help="name, size, digest, provenance and headline numbers of each")
+    ls.add_argument("--markdown", action="store_true", help="one Markdown table (the book's page includes it)")
     c = msub.add_parser("check", help="re-measure each shipped model on a slice of the test set against its manifest")
     c.add_argument("names", nargs="*", help="models to check (default: all)")
     c.add_argument("--data-dir")
@@ -50,6 +51,27 @@ def headline_text(man: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def models_table() -> str:
+    """Every shipped model as a row: name, what it is, its headline numbers, size and where it came from."""
+    from companion.bookmodels import BOOK, manifest
+    from companion.chapters.common import duration, markdown_table
+
+    rows = []
+    for name in BOOK:
+        man = manifest(name)
+        secs = man["provenance"].get("train_seconds")
+        rows.append({
+            "name": f"`book:{name}`", "about": man["about"], "numbers": headline_text(man),
+            "size": f"{man['bytes'] / 1e6:.1f} MB ({man['dtype']})",
+            "trained": f"{duration(secs)}, commit {man['provenance']['commit']}" if secs else
+                       f"commit {man['provenance']['commit']}",
+        })  # fmt: skip
+    total = sum(manifest(n)["bytes"] for n in BOOK)
+    cols = [("name", "model"), ("about", "what it is"), ("numbers", "its numbers (measured when packed)"),
+            ("size", "size"), ("trained", "training")]  # fmt: skip
+    return markdown_table(rows, cols) + f"\n{len(rows)} models, {total / 1e6:.1f} MB in all.\n"
+
+
 #: The latent laws by the names the manifests use.
 LAWS = {"normal": "z ~ N(0, I)", "gaussian": "Gaussian over its codes", "imle": "IMLE mapper"}
 
@@ -58,6 +80,9 @@ def models(args: argparse.Namespace) -> int:
     from companion.bookmodels import BOOK, book_files, manifest
     from companion.errors import CompanionError
 
+    if args.action == "list" and args.markdown:
+        print(models_table(), end="")
+        return 0
     if args.action == "list":
         total = 0
         for name in BOOK:

@@ -327,6 +327,10 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     ("companion/priors.py", 'kw["z0"] = self.decoder.encode(op.view(y).clamp(0, 1)).detach()',
      'kw["z0"] = torch.zeros(y.shape[0], self.latent_dim, device=y.device)',
      "flow prior: started at z = 0 instead of the degraded view's code"),
+    (LS, 'state["default"] = min(fid, key=fid.get) if fid else "imle"',
+     'state["default"] = max(fid, key=fid.get) if fid else "imle"', "GLO samplers: the worse one made the default"),
+    (LS, '        mapper.load_state_dict(imle["mapper"])\n', "",
+     "GLO samplers: the stored IMLE mapper not loaded (an untrained one samples)"),
     ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
      "    if False:", "book models: the digest not checked"),
 ]  # fmt: skip

@@ -209,3 +209,15 @@ def test_models_list_prints_each_model_by_its_manifest(capsys) -> None:
         assert man["provenance"]["command"] in out
     total = sum(manifest(n)["bytes"] for n in BOOK)
     assert out.rstrip().endswith(f"{total / 1e6:.1f} MB in all")
+
+
+def test_the_readme_states_the_size_of_the_shipped_models() -> None:
+    import re
+
+    readme = (BOOK_DIR.parents[1] / "README.md").read_text()
+    m = re.search(r"`companion/book/`, ([\d.]+) MB in all", readme)
+    assert m, "the README no longer says how large the shipped models are"
+    total = sum(p.stat().st_size for p in BOOK_DIR.glob("*.safetensors")) + sum(
+        p.stat().st_size for p in BOOK_DIR.glob("*.json")
+    )
+    assert abs(float(m.group(1)) - total / 1e6) < 0.15, f"README says {m.group(1)} MB, the files take {total / 1e6:.2f}"

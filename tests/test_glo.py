@@ -240,3 +240,27 @@ def test_imle_pulls_samples_onto_the_codes() -> None:
     s = mapper.sample(400, torch.Generator().manual_seed(1))
     hit = nearest_neighbours(codes, s)
     assert (s[hit] - codes).norm(dim=1).max() < 0.5  # every code has a sample near it: no mode dropped
+
+
+def test_glo_train_stores_both_samplers_and_defaults_to_the_lower_fid(tmp_path: Path, real_mnist_dir: Path) -> None:
+    """On real digits, `glo train` fits both samplers, measures each (FID of 2,000 samples in the book's features,
+    recomputed here by value) and makes the lower one the default."""
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
+    from companion.data import load_dataset
+    from companion.experiment import generate, load_generator
+    from companion.latent_samplers import load_samplers
+    from companion.metrics import FIDScorer, get_classifier
+
+    out = tmp_path / "glo"
+    argv = ["glo", "train", "--dataset", "mnist", "--train-subset", "512", "--epochs", "1", "--batch-size", "64",
+            "--data-dir", str(real_mnist_dir), "--device", "cpu", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    ck = load_checkpoint(out / "ckpt.pt", GLO_FORMAT)
+    stored = ck["samplers"]
+    assert set(stored["fid"]) == {"imle", "gaussian"} and stored["fid_samples"] == 2000
+    assert stored["default"] == min(stored["fid"], key=stored["fid"].get)
+    G, _, _ = load_generator(out / "ckpt.pt")
+    scorer = FIDScorer(get_classifier("mnist", real_mnist_dir), load_dataset("mnist", "test", real_mnist_dir).images)
+    for name, law in load_samplers(ck).items():
+        fid = scorer.score_images(generate(G, 2000, 100, 0, codes=law))["fid"]
+        assert abs(fid - stored["fid"][name]) < 1e-3 * max(1.0, fid), (name, fid, stored["fid"][name])

@@ -29,6 +29,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator", help="for an encoder: its generator (a ckpt.pt or book:NAME)")
     p.add_argument("--dtype", choices=("auto", "float32", "float16"), default="auto")
     p.add_argument("--commit", help="the commit the run was trained with (default: HEAD)")
+    p.add_argument("--note", help="a sentence of provenance to keep (e.g. what else ran on the machine)")
     p.add_argument("--data-dir")
     p.add_argument("--device", default="auto")
 
@@ -117,7 +118,7 @@ def models(args: argparse.Namespace) -> int:
 
     man = pack(
         args.name, args.checkpoint, data_dir=args.data_dir, device=resolve_device(args.device), dtype=args.dtype,
-        commit=args.commit, generator=args.generator,
+        commit=args.commit, generator=args.generator, extra={"note": args.note} if args.note else None,
     )  # fmt: skip
     print(f"wrote book:{args.name}: {man['bytes'] / 1e6:.1f} MB {man['dtype']}; {headline_text(man)}")
     return 0

@@ -100,6 +100,16 @@ BOOK: dict[str, BookEntry] = {
         "runs/gan_losses/full/lsgan/seed0",
         "python -m companion.chapters.gan_losses --preset full",
     ),
+    "gan-better": BookEntry(
+        "chapter 4: the report's DCGAN with hinge loss and an EMA of G (preset better), seed 0, 20 epochs",
+        "runs/stabilisers/full/better_the_combination/seed0",
+        "python -m companion.chapters.stabilisers",
+    ),
+    "encoder": BookEntry(
+        "chapter 2: the encoder E: x -> z trained against book:gan-nonsaturating, 10 epochs",
+        "runs/inversion/main/encoder_f666759e740723c1",
+        "companion encoder train --generator book:gan-nonsaturating --out runs/inversion/main/encoder_f666759e740723c1",
+    ),
 }
 
 

@@ -295,6 +295,11 @@ def pack(
     run = Path(checkpoint).parent
     config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+    if "train_seconds" not in summary and (run / "metrics.jsonl").is_file():  # an encoder's run: its epochs' times
+        from companion.runlog import RunLog
+
+        epochs = RunLog(run / "metrics.jsonl").read("epoch")
+        summary["train_seconds"] = sum(r.get("seconds", 0.0) for r in epochs) or None
     man = {
         "manifest": MANIFEST_FORMAT,
         "name": name,

@@ -221,3 +221,11 @@ def test_the_readme_states_the_size_of_the_shipped_models() -> None:
         p.stat().st_size for p in BOOK_DIR.glob("*.json")
     )
     assert abs(float(m.group(1)) - total / 1e6) < 0.15, f"README says {m.group(1)} MB, the files take {total / 1e6:.2f}"
+
+
+def test_the_books_table_of_models_is_the_commands_output(capsys) -> None:
+    """docs/assets/models/models.md (included by the getting-started page) is what `models list --markdown` prints
+    from the manifests: regenerate it after packing a model."""
+    assert main(["models", "list", "--markdown"]) == 0
+    page = (BOOK_DIR.parents[1] / "docs" / "assets" / "models" / "models.md").read_text()
+    assert capsys.readouterr().out == page, "run: companion models list --markdown > docs/assets/models/models.md"

@@ -47,7 +47,7 @@ TASKS: dict[str, tuple[str, float]] = {
     "CS m=300": ("cs", 300),
 }
 #: The flow prior's weight gamma, searched per task on the validation digits.
-FLOW_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
+FLOW_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {"n": 100, "n_val": 32, "n_gen": 10000, "seeds": 3, "flow_steps": 500, "tune_steps": 300},
     "quick": {"n": 20, "n_val": 8, "n_gen": 2000, "seeds": 1, "flow_steps": 150, "tune_steps": 100},

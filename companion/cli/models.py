@@ -46,7 +46,7 @@ def headline_text(man: dict[str, Any]) -> str:
     parts = []
     for law, b in h.items():
         parts.append(
-            f"{LAWS.get(law, law)}: FID {b['fid']:.2f} over {b['samples']} samples "
+            f"{LAWS.get(law, law)}: FID {b['fid']:.2f} over {b['samples']:,} samples "
             f"(sampling seeds {min(b['fid_seeds']):.2f}-{max(b['fid_seeds']):.2f}), {b['classes']}/10 classes"
         )
     return "; ".join(parts)

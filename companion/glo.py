@@ -78,6 +78,7 @@ class GLOConfig:
     latent_dim: int = 100  # the report's d
     init: str = "pca"  # pca | random
     levels: int = 3  # Laplacian pyramid levels (plus the low-pass residual)
+    code_noise: float = 0.0  # std of Gaussian noise added to each code coordinate before G, in training only
     train_subset: int = 0  # the first N training images only (0: all)
     n_fixed: int = 64  # training images whose reconstruction is kept after every epoch
     seed: int = 0
@@ -92,6 +93,7 @@ class GLOConfig:
         check_choice("device", self.device, DEVICES)
         check_positive(self, "epochs", "batch_size", "latent_dim", "levels", "n_fixed")
         check_finite_positive(self, "lr_g", "lr_z")
+        check_nonnegative(self, "code_noise")
         check_nonnegative(self, "train_subset")
         check_seed(self)
 
@@ -187,6 +189,8 @@ def glo_step(
     idx: Tensor,
     levels: int = 3,
     world: int = 1,
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """One GLO step on a batch: images x (B, C, H, W) in [0, 1] and their indices idx (B,) into ``codes``.
 
@@ -198,7 +202,10 @@ def glo_step(
     Returns:
         (loss, l1, lap1) of the batch, on the device, detached.
     """
-    rec = G(codes(idx))
+    z = codes(idx)
+    if noise > 0:  # G sees a neighbourhood of each code, so that codes near the learned ones decode to digits too
+        z = z + noise * torch.randn(z.shape, generator=generator).to(z.device)
+    rec = G(z)
     l1 = (rec - x).abs().flatten(1).mean(1).mean()
     lap = lap1(rec, x, levels).mean()
     loss = l1 + lap
@@ -286,7 +293,7 @@ def train_glo(
     opt_z = torch.optim.SparseAdam(codes.parameters(), cfg.lr_z)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     ckpt, log = out / "ckpt.pt", RunLog(out / "metrics.jsonl")
-    state = {"epoch": 0}
+    state = {"epoch": 0, "step": 0}
     meta = {"arch": spec.to_dict(), "dataset": cfg.dataset, "kind": "glo", "world_size": world.size}
     if resume:
         ck = load_checkpoint(ckpt, GLO_FORMAT, keys=GLO_KEYS)
@@ -306,6 +313,7 @@ def train_glo(
         data_rng.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         state["epoch"] = int(ck["epoch"])
+        state["step"] = state["epoch"] * steps
         if world.main:
             log.trim(state["epoch"])
     # The "labels" are the images' indices: a batch says whose codes to use.
@@ -314,7 +322,10 @@ def train_glo(
     model = wrap(G, world, device)
 
     def step(batch: tuple[Tensor, Tensor], row: Tensor) -> None:
-        row.copy_(glo_step(model, codes, opt_g, opt_z, *batch, cfg.levels, world.size))
+        # --code-noise: drawn from (seed, step, rank) alone, so a resumed run (on any rank) draws the same noise
+        state["step"] += 1
+        noise_rng = torch.Generator().manual_seed((cfg.seed * 1_000_003 + state["step"]) * 64 + world.rank)
+        row.copy_(glo_step(model, codes, opt_g, opt_z, *batch, cfg.levels, world.size, cfg.code_noise, noise_rng))
         if world.distributed:
             sync_rows(codes, opt_z, batch[1], world.size)
 

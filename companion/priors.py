@@ -141,8 +141,12 @@ class Prior:
         return fit_latent(self.decoder, x, cfg, **kw)
 
 
-def load_prior(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Prior:
+def load_prior(path: str | os.PathLike[str], device: str | torch.device = "cpu", precision: str = "auto") -> Prior:
     """The prior of a checkpoint (a run's ``ckpt.pt`` or ``book:NAME``): a GAN's or GLO's generator, or a flow.
+
+    A flow's coupling nets run in ``precision`` (``auto``: bfloat16 where the hardware has it natively, as in
+    training; `companion.models.glow.set_precision`): every scale, shift and log-determinant stays float32, so
+    the decoder is still the exact inverse of the encoder.
 
     Raises:
         CheckpointError: the file is none of these kinds, or fails its checks.
@@ -153,7 +157,11 @@ def load_prior(path: str | os.PathLike[str], device: str | torch.device = "cpu")
 
     fmt = load_checkpoint(path, (GAN_FORMAT, GLO_FORMAT, FLOW_FORMAT))["format"]
     if fmt == FLOW_FORMAT:
+        from companion.device import resolve_precision
+        from companion.models.glow import set_precision
+
         flow, spec, _ = load_flow(path, device)
+        set_precision(flow, resolve_precision(precision, torch.device(device)))
         shape = (spec.channels, spec.image_size, spec.image_size)
         # Adam's step on z: the flow's latent has 784 unit-variance coordinates, a GAN's 100 on a sphere.
         settings = InversionConfig(steps=300, restarts=1, lr=0.05, prior="l2", prior_weight=FLOW_GAMMA["default"])

@@ -1,4 +1,4 @@
-"""Training speed: the project's trainer against a loop written the report's way.
+"""Training speed: each trainer against its reference in the same run, on this CPU or one limited to AVX2.
 
 Both train the report's G/D on MNIST with the non-saturating loss, batch 128,
 Adam 2e-4, for one epoch (or ``--steps``), in the same process, same seed:
@@ -16,7 +16,19 @@ after the same steps (classifier features, 5,000 samples) as a sanity check that
 no quality. The quality comparison across seeds is ``benchmarks/precision.py``.
 With ``--full`` it also times the chapter's 3 losses x 20 epochs (meant for a GPU).
 
+The Glow and GLO routes (``--models``) time today's trainer against the step as it was written before
+this benchmark's changes (the Glow: nflows' own layers, `companion.models.glow.build_glow` with
+``fast=False``; GLO: its generator in the default memory format), from the same weights and batches,
+and check that the result after the same steps is the same (held-out bits/dim within 0.01; GLO's loss).
+
+Every route is timed in ``--pairs`` alternated pairs (reference, then companion) and the median ratio is
+printed: one pair varies by 0.25 on a shared machine. ``--isa avx2`` runs the whole benchmark again in a
+process whose PyTorch kernels (``ATEN_CPU_CAPABILITY``) and oneDNN (``ONEDNN_MAX_CPU_ISA``) are limited to
+AVX2: an AVX2 CPU's float32 code paths on this machine (not an AVX2 CPU's memory system). The header says
+what the machine is (read from /proc/cpuinfo) and what the kernels used.
+
     python benchmarks/train_speed.py --data-dir ../shared/data
+    python benchmarks/train_speed.py --data-dir ../shared/data --isa avx2 --models gan,glow,glo
 """
 
 from __future__ import annotations
@@ -115,36 +127,94 @@ def companion_run(
     return sum(ips) / len(ips), seconds, G.eval()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default="../shared/data")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--steps", type=int, default=None, help="steps per run (default: one full epoch, 468 steps)")
-    p.add_argument("--full", action="store_true", help="also time 3 losses x 20 epochs (meant for a GPU)")
-    p.add_argument("--compile", choices=("off", "default", "reduce-overhead"), default="off",
-                   help="add a torch.compile route in this mode")  # fmt: skip
-    p.add_argument("--json", type=Path, help="write the numbers here too")
-    args = p.parse_args()
-    from companion.device import resolve_device, resolve_precision
+def flow_steps(data_dir: str, steps: int, fast: bool, seed: int = 0) -> tuple[float, nn.Module]:
+    """``steps`` Glow training steps (book preset, batch 64, float32) with today's layers (``fast``) or nflows' own.
 
-    device = resolve_device(args.device)
-    native = resolve_precision("auto", device)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, auto precision {native}")
-    # Routes, timed one after the other in this process; the reference first.
+    Returns (steps/s, the flow). The same seed gives the same weights, batches and dequantisation noise to both.
+    """
+    import math
+
+    from companion.data import load_dataset
+    from companion.density import bits_per_dim, dequantise, learning_rate, make_flow_config
+    from companion.models.glow import build_glow
+
+    cfg = make_flow_config("book", precision="fp32")
+    data = load_dataset("mnist", "train", data_dir)
+    torch.manual_seed(seed)
+    flow = build_glow(cfg.spec(1, 28), fast=fast)
+    opt = torch.optim.Adam(flow.parameters(), lr=cfg.lr)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    noise = torch.Generator().manual_seed(seed + 1)
+    flow.train()
+    t0 = None
+    for i in range(steps + 2):  # two warm-up steps (ActNorm's initialisation, first allocations) are not timed
+        if i == 2:
+            t0 = time.perf_counter()
+        x = dequantise(data.images[order[i * 64 : (i + 1) * 64]], noise)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, i + 1, 10**9)
+        loss = bits_per_dim(flow.log_prob(x), 784).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(flow.parameters(), cfg.clip if cfg.clip > 0 else math.inf)
+        opt.step()
+    return steps / (time.perf_counter() - t0), flow.eval()
+
+
+def glo_steps(data_dir: str, steps: int, channels_last: bool, seed: int = 0) -> tuple[float, float]:
+    """``steps`` GLO steps (book settings, 10,000 digits), G channels-last (today) or not; (images/s, loss)."""
+    from companion.data import load_dataset
+    from companion.glo import glo_step, make_glo_config, pca_codes
+    from companion.models import ArchSpec, build_generator
+
+    cfg = make_glo_config("book")
+    images = load_dataset("mnist", "train", data_dir).images[:10000]
+    torch.manual_seed(seed)
+    G = build_generator(ArchSpec("report28", 1, cfg.latent_dim))
+    if channels_last:
+        G = G.to(memory_format=torch.channels_last)
+    codes = nn.Embedding(len(images), cfg.latent_dim, sparse=True)
+    with torch.no_grad():
+        codes.weight.copy_(pca_codes(images, cfg.latent_dim, seed))
+    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
+    opt_z = torch.optim.SparseAdam(codes.parameters(), cfg.lr_z)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    G.train()
+    t0, loss = None, None
+    for i in range(steps + 2):
+        if i == 2:
+            t0 = time.perf_counter()
+        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        loss = glo_step(G, codes, opt_g, opt_z, images[idx].float() / 255, idx, cfg.levels)
+    return steps * cfg.batch_size / (time.perf_counter() - t0), float(loss[0])
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def gan_routes(args: argparse.Namespace, device: torch.device, native: str, out: dict) -> None:
+    """The GAN: the report's loop against the trainer (float32; bf16 where native), alternated pairs; FID beside."""
     routes = {"companion fp32": ("fp32", "off")}
     if native == "bf16":
         routes["companion bf16 (auto)"] = ("bf16", "off")
     if args.compile != "off":
         routes[f"companion {native} + compile {args.compile}"] = (native, args.compile)
-    ref_ips, ref_G = reference_epoch(args.data_dir, device, args.steps, 0)
-    print(f"{'reference (DataLoader + ToTensor + Sigmoid/BCELoss)':<52} {ref_ips:8.0f} images/s")
-    out: dict = {"device": str(device), "threads": torch.get_num_threads(), "reference_images_per_s": ref_ips}
-    generators = {"reference": ref_G}
-    for name, (precision, comp) in routes.items():
-        ips, _, G = companion_run(args.data_dir, device, 1, args.steps, 0, compile_=comp, precision=precision)
-        generators[name] = G
-        out[name] = {"images_per_s": ips, "ratio": ips / ref_ips}
-        print(f"{name:<52} {ips:8.0f} images/s   {ips / ref_ips:.2f}x the reference")
+    ratios: dict[str, list[float]] = {name: [] for name in routes}
+    generators: dict[str, nn.Module] = {}
+    for pair in range(args.pairs):
+        ref_ips, generators["reference"] = reference_epoch(args.data_dir, device, args.steps, 0)
+        print(f"pair {pair + 1}: {'reference (DataLoader + ToTensor + Sigmoid/BCELoss)':<52} {ref_ips:8.0f} images/s")
+        for name, (precision, comp) in routes.items():
+            ips, _, generators[name] = companion_run(args.data_dir, device, 1, args.steps, 0, compile_=comp,
+                                                     precision=precision)  # fmt: skip
+            ratios[name].append(ips / ref_ips)
+            print(f"pair {pair + 1}: {name:<52} {ips:8.0f} images/s   {ips / ref_ips:.2f}x the reference", flush=True)
+    for name, r in ratios.items():
+        print(
+            f"{name}: median {_median(r):.2f}x the reference over {len(r)} pairs ({', '.join(f'{v:.2f}' for v in r)})"
+        )
+        out[name] = {"ratios": r, "median": _median(r)}
     try:
         from companion.data import load_dataset
         from companion.metrics import FIDScorer, get_classifier
@@ -154,10 +224,95 @@ def main() -> None:
         print("FID after the same steps (classifier features, 5,000 samples; one seed: a sanity check, not a ranking):")
         for name, G in generators.items():
             fid = scorer.score_generator(G, 5000, 100)["fid"]
-            (out[name] if name in out else out.setdefault("reference", {}))["fid"] = fid
+            out.setdefault(name, {})["fid"] = fid
             print(f"  {name:<50} {fid:8.1f}")
     except Exception as exc:  # the speed numbers stand without it
         print(f"(FID comparison skipped: {exc})")
+
+
+def other_models(args: argparse.Namespace, out: dict) -> None:
+    """The Glow and GLO routes: today's step against the reference step, in alternated pairs; quality beside."""
+    models = args.models.split(",")
+    if "glow" in models:
+        from companion.data import load_dataset
+        from companion.density import score_bpd
+
+        steps = args.flow_steps
+        ratios, flows = [], {}
+        for _ in range(args.pairs):
+            ref, flows["reference"] = flow_steps(args.data_dir, steps, fast=False)
+            new, flows["companion"] = flow_steps(args.data_dir, steps, fast=True)
+            ratios.append(new / ref)
+            print(f"Glow, float32 step (batch 64): nflows' layers {ref:.2f} steps/s, today's {new:.2f}: "
+                  f"{new / ref:.2f}x", flush=True)  # fmt: skip
+        test = load_dataset("mnist", "test", args.data_dir).images[:2000]
+        bpd = {k: float(score_bpd(f, test, draws=1, seed=0).mean()) for k, f in flows.items()}
+        print(f"Glow: median {_median(ratios):.2f}x over {args.pairs} pairs; after {steps} steps the first 2,000 "
+              f"test digits score {bpd['reference']:.4f} and {bpd['companion']:.4f} bits/dim")  # fmt: skip
+        out["glow"] = {"ratios": ratios, "median": _median(ratios), "bpd": bpd, "steps": steps}
+    if "glo" in models:
+        ratios, losses = [], {}
+        for _ in range(args.pairs):
+            ref, losses["reference"] = glo_steps(args.data_dir, args.glo_steps, channels_last=False)
+            new, losses["companion"] = glo_steps(args.data_dir, args.glo_steps, channels_last=True)
+            ratios.append(new / ref)
+            print(f"GLO step (batch 128): default memory format {ref:.0f} images/s, channels-last {new:.0f}: "
+                  f"{new / ref:.2f}x", flush=True)  # fmt: skip
+        print(f"GLO: median {_median(ratios):.2f}x; loss after {args.glo_steps} steps {losses['reference']:.5f} "
+              f"and {losses['companion']:.5f}")  # fmt: skip
+        out["glo"] = {"ratios": ratios, "median": _median(ratios), "loss": losses}
+
+
+def _header() -> dict:
+    import os
+
+    from companion.device import cpu_has_native_bf16, cpu_summary
+
+    info = {
+        "machine": cpu_summary(),
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "unlimited"),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "native_bf16": cpu_has_native_bf16() and os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() != "AVX2",
+    }
+    print(f"machine: {info['machine']}; PyTorch kernels: {info['kernels']}; oneDNN limited to: "
+          f"{info['onednn_max_isa']}; native bf16 used: {info['native_bf16']}")  # fmt: skip
+    return info
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--isa", choices=("native", "avx2"), default="native",
+                   help="avx2: rerun limited to AVX2 kernels (an AVX2 CPU's float32 code paths)")  # fmt: skip
+    p.add_argument("--models", default="gan", help="comma-separated: gan, glow, glo")
+    p.add_argument("--pairs", type=int, default=3, help="alternated (reference, companion) pairs per route")
+    p.add_argument("--flow-steps", type=int, default=30)
+    p.add_argument("--glo-steps", type=int, default=60)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=None, help="steps per run (default: one full epoch, 468 steps)")
+    p.add_argument("--full", action="store_true", help="also time 3 losses x 20 epochs (meant for a GPU)")
+    p.add_argument("--compile", choices=("off", "default", "reduce-overhead"), default="off",
+                   help="add a torch.compile route in this mode")  # fmt: skip
+    p.add_argument("--json", type=Path, help="write the numbers here too")
+    args = p.parse_args()
+    import os
+    import subprocess
+    import sys
+
+    if args.isa == "avx2" and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
+        env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+        raise SystemExit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
+    from companion.device import resolve_device, resolve_precision
+
+    info = _header()
+    device = resolve_device(args.device)
+    native = resolve_precision("auto", device) if info["native_bf16"] or device.type != "cpu" else "fp32"
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, auto precision {native}")
+    out: dict = {"device": str(device), "threads": torch.get_num_threads(), **info}
+    if "gan" in args.models.split(","):
+        gan_routes(args, device, native, out)
+    other_models(args, out)
     if args.full:
         total = 0.0
         for loss in ("minimax", "nonsaturating", "lsgan"):

@@ -7,7 +7,10 @@
 3. every speed switch (precision fp32/bf16 x compile off/default/reduce-overhead) timed on one
    epoch of the non-saturating loss (images/s);
 4. the report's full experiment, 3 losses x 20 epochs on MNIST with the fastest switch, timed,
-   with the final FID of each loss (classifier features, 5,000 samples).
+   with the final FID of each loss (classifier features, 5,000 samples);
+5. the other two models: the Glow (book preset, bf16 and fp32 coupling nets) and GLO (book settings),
+   steps/s and, after a fixed number of steps, the Glow's held-out bits/dim and GLO's reconstruction
+   PSNR, so that one call measures all three models.
 
 Writes ``report.json`` and ``report.md`` into ``--out``. On a machine without a GPU,
 ``--device cpu --quick`` runs the same code on tiny synthetic data in seconds (a test does), so
@@ -117,6 +120,43 @@ def full_experiment(device: str, quick: bool, data_dir, best: dict) -> dict:
     return out
 
 
+def other_models(device: str, quick: bool, data_dir, steps: int) -> dict:
+    """The Glow and GLO trained for ``steps`` steps on ``device``: speed, and the quality after those steps."""
+    from companion.density import make_flow_config
+    from companion.flowtrain import run_flow_training
+    from companion.glo import make_glo_config, run_glo_training
+    from companion.runlog import RunLog
+
+    out: dict = {}
+    data = "synthetic" if quick else "mnist"
+    for precision in ("bf16", "fp32"):
+        cfg = make_flow_config(None if quick else "book", dataset=data, device=device, precision=precision, epochs=1,
+                               train_subset=steps * 64, eval_images=256 if quick else 2000,
+                               **({"depth": 2, "hidden": 8} if quick else {}))  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            summary = run_flow_training(cfg, Path(tmp) / "run", data_dir=data_dir, progress=False)
+            rec = RunLog(Path(tmp) / "run" / "metrics.jsonl").read("epoch")[-1]
+        out[f"glow_{precision}"] = {
+            "steps_per_s": steps / rec["seconds"], "held_out_bpd": rec.get("test_bpd"),
+            "seconds": time.perf_counter() - t0, "precision": summary.get("precision"),
+        }  # fmt: skip
+        print("glow", precision, out[f"glow_{precision}"], flush=True)
+    cfg = make_glo_config(None, dataset=data, device=device, epochs=1, train_subset=steps * 128)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_glo_training(cfg, Path(tmp) / "run", data_dir=data_dir, progress=False)
+        rec = RunLog(Path(tmp) / "run" / "metrics.jsonl").read("epoch")[-1]
+    out["glo"] = {"steps_per_s": steps / rec["seconds"], "recon_psnr": rec.get("recon_psnr")}
+    print("glo", out["glo"], flush=True)
+    return out
+
+
+def _after(v: dict) -> str:
+    if "held_out_bpd" in v:
+        return f"held-out bits/dim {v['held_out_bpd']:.3f}"
+    return f"reconstruction PSNR {v['recon_psnr']:.2f} dB"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
@@ -149,6 +189,7 @@ def main() -> int:
     ok = [r for r in report["switches"] if "images_per_s" in r]
     best = max(ok, key=lambda r: r["images_per_s"])
     report["full"] = full_experiment(args.device, args.quick, args.data_dir, best)
+    report["other_models"] = other_models(args.device, args.quick, args.data_dir, 8 if args.quick else 300)
     report["wall_seconds"] = time.perf_counter() - t_start
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
@@ -168,6 +209,19 @@ def main() -> int:
         f"3 losses x {report['full']['losses']['minimax']['epochs']} epochs with {best['precision']}, compile "
         f"{best['compile']}: {report['full']['total_seconds']:.1f} s; final FID "
         + ", ".join(f"{k} {v['final_fid']}" for k, v in report["full"]["losses"].items()),
+        "",
+        "| model | steps/s | after the steps |",
+        "|---|---|---|",
+        *(
+            f"| {k} | {v['steps_per_s']:.2f} | "
+            + (
+                f"held-out bits/dim {v['held_out_bpd']:.3f}"
+                if "held_out_bpd" in v
+                else f"recon PSNR {v['recon_psnr']:.2f} dB"
+            )
+            + " |"
+            for k, v in report["other_models"].items()
+        ),
         "",
         f"Whole check: {report['wall_seconds']:.0f} s.",
     ]

@@ -289,6 +289,11 @@ def test_gpu_check_script_runs_its_cpu_part(tmp_path: Path) -> None:
     assert report["consistency"]["ok"] and report["consistency"]["d_loss"] == 0.0  # cpu against cpu
     assert {(s["precision"], s["compile"]) for s in report["switches"]} >= {("fp32", "off"), ("fp32", "default")}
     assert set(report["full"]["losses"]) == {"minimax", "nonsaturating", "lsgan"}
+    # the Glow (both precisions) and GLO too, each with its quality after the steps
+    other = report["other_models"]
+    assert set(other) == {"glow_bf16", "glow_fp32", "glo"} and other["glo"]["recon_psnr"] > 0
+    assert all(0 < other[k]["held_out_bpd"] < 10 for k in ("glow_bf16", "glow_fp32"))
+    assert f"| glo | {other['glo']['steps_per_s']:.2f} |" in (tmp_path / "report.md").read_text()
 
 
 def test_stabilisers_chapter(gan_losses_dry, tmp_path: Path) -> None:

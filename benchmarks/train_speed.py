@@ -189,6 +189,57 @@ def glo_steps(data_dir: str, steps: int, channels_last: bool, seed: int = 0) -> 
     return steps * cfg.batch_size / (time.perf_counter() - t0), float(loss[0])
 
 
+def profile_tables(data_dir: str, rows: int = 15) -> None:
+    """Where the float32 time goes: torch.profiler's table (self CPU time per operator) of the GAN step and the
+    Glow step, each over a few steps after a warm-up."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from companion.config import make_config
+    from companion.data import load_dataset
+    from companion.density import bits_per_dim, dequantise, make_flow_config
+    from companion.losses import get_loss
+    from companion.models import ArchSpec, build_gan
+    from companion.models.glow import build_glow
+    from companion.train import GANTrainer
+
+    data = load_dataset("mnist", "train", data_dir).subset(128 * 12)
+    torch.manual_seed(0)
+    G, D = build_gan(ArchSpec("report28", 1, 100))
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = make_config(None, dataset="mnist", fid_samples=0, device="cpu", precision="fp32")
+        tr = GANTrainer(G, D, get_loss("nonsaturating"), data, cfg, Path(tmp), device=torch.device("cpu"),
+                        precision="fp32", progress=False)  # fmt: skip
+        batches = list(data.batches(128, torch.Generator().manual_seed(0)))
+        row = torch.zeros(6)
+        for b in batches[:2]:
+            tr._train_step(b, row)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for b in batches[2:12]:
+                tr._train_step(b, row)
+    print("GAN step, float32, 10 steps of batch 128 (self CPU time by operator):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    cfg = make_flow_config("book", precision="fp32")
+    torch.manual_seed(0)
+    flow = build_glow(cfg.spec(1, 28))
+    opt = torch.optim.Adam(flow.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(1)
+
+    def step(i: int) -> None:
+        loss = bits_per_dim(flow.log_prob(dequantise(data.images[i * 64 : (i + 1) * 64], g)), 784).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step(0)
+    step(1)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(2, 7):
+            step(i)
+    print("Glow step, float32, 5 steps of batch 64 (self CPU time by operator):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -289,6 +340,7 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=3, help="alternated (reference, companion) pairs per route")
     p.add_argument("--flow-steps", type=int, default=30)
     p.add_argument("--glo-steps", type=int, default=60)
+    p.add_argument("--profile", action="store_true", help="print where the float32 time of a GAN and a Glow step goes")
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: one full epoch, 468 steps)")
     p.add_argument("--full", action="store_true", help="also time 3 losses x 20 epochs (meant for a GPU)")
@@ -310,6 +362,8 @@ def main() -> None:
     native = resolve_precision("auto", device) if info["native_bf16"] or device.type != "cpu" else "fp32"
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, auto precision {native}")
     out: dict = {"device": str(device), "threads": torch.get_num_threads(), **info}
+    if args.profile:
+        profile_tables(args.data_dir)
     if "gan" in args.models.split(","):
         gan_routes(args, device, native, out)
     other_models(args, out)

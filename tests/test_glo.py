@@ -264,3 +264,17 @@ def test_glo_train_stores_both_samplers_and_defaults_to_the_lower_fid(tmp_path: 
     for name, law in load_samplers(ck).items():
         fid = scorer.score_images(generate(G, 2000, 100, 0, codes=law))["fid"]
         assert abs(fid - stored["fid"][name]) < 1e-3 * max(1.0, fid), (name, fid, stored["fid"][name])
+
+
+@pytest.mark.parametrize("sampler", ["imle", "gaussian"])
+def test_no_stored_sampler_draws_a_blank_image(glo_run: Path, sampler: str) -> None:
+    """A blank sample (brightest pixel below grey level 32) is a sampler's failure, not a digit: none in 2,000."""
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
+    from companion.experiment import generate, load_generator
+    from companion.latent_samplers import load_samplers
+
+    G, _, _ = load_generator(glo_run / "ckpt.pt")
+    law = load_samplers(load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT))[sampler]
+    x = generate(G, 2000, 100, 0, codes=law)
+    brightest = x.flatten(1).max(1).values
+    assert int((brightest < 32).sum()) == 0, f"{int((brightest < 32).sum())} blank samples from {sampler}"

@@ -120,7 +120,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     else:
         cfg = make_glo_config(args.preset, dataset="mnist", device=args.device)
     out = args.runs / tag / "seed0"
-    imle_cfg = IMLEConfig(epochs=30 if not quick else (2 if args.dry_run else 10))
+    imle_cfg = IMLEConfig() if not quick else IMLEConfig(epochs=2 if args.dry_run else 10)
     summary = _ensure_glo(cfg, out, args, imle_cfg)
     G_glo, _, _ = load_generator(out / "ckpt.pt", device)
     glo_ck = load_checkpoint(out / "ckpt.pt", GLO_FORMAT)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["World", "all_mean", "setup", "teardown", "wrap"]
+__all__ = ["World", "all_mean", "setup", "sync_rows", "teardown", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,27 @@ def all_mean(t: torch.Tensor, world: World) -> torch.Tensor:
     t = t.clone()
     dist.all_reduce(t)
     return t / world.size
+
+
+def sync_rows(codes: nn.Embedding, opt_z: torch.optim.Optimizer, idx: torch.Tensor, world: int) -> None:
+    """Give every rank the rows each rank changed in this step: an embedding's rows and their sparse Adam moments.
+
+    Used by GLO's per-image codes (`companion.glo`).
+
+    The ranks' index sets are disjoint (shares of one permutation) and of one size, so after the
+    exchange every rank's table and moments are those of one process that stepped on the global batch.
+    """
+    import torch.distributed as dist
+
+    state = opt_z.state[codes.weight]
+    local = torch.cat([codes.weight[idx], state["exp_avg"][idx], state["exp_avg_sq"][idx]], 1).contiguous()
+    rows = [torch.empty_like(local) for _ in range(world)]
+    ids = [torch.empty_like(idx) for _ in range(world)]
+    dist.all_gather(rows, local)
+    dist.all_gather(ids, idx.contiguous())
+    d = codes.weight.shape[1]
+    with torch.no_grad():
+        for i, r in zip(ids, rows):
+            codes.weight[i] = r[:, :d]
+            state["exp_avg"][i] = r[:, d : 2 * d]
+            state["exp_avg_sq"][i] = r[:, 2 * d :]

@@ -220,7 +220,8 @@ def load_generator(
         raise CheckpointError(f"{path} has no valid architecture description") from None
     key = "generator_ema" if ema and "generator_ema" in ck else "generator"
     if key not in ck:  # a shipped model keeps only the weights it is sampled with (its EMA)
-        raise CheckpointError(f"{path} holds no '{key}' weights" + (" (it ships its EMA only)" if not ema else ""))
+        only = " (it ships its EMA only)" if "generator_ema" in ck else ""
+        raise CheckpointError(f"{path} lacks the entry '{key}'{only}")
     require_finite(ck[key], path, key)
     G = build_generator(spec)
     load_state(G, ck[key], path, key)

@@ -29,7 +29,7 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +48,9 @@ from companion.density import (
 from companion.errors import ConfigError, DataError
 from companion.models.glow import set_precision
 from companion.pixels import to_uint8
+
+if TYPE_CHECKING:
+    from companion.distributed import World
 
 __all__ = ["LogProb", "dequantise_share", "run_flow_training", "train_flow"]
 
@@ -85,7 +88,7 @@ def train_flow(
     *,
     resume: bool = False,
     progress: bool = True,
-    world=None,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Train a Glow by maximum likelihood and write its run folder (already prepared by the caller).
 

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from companion.checkpoint import GLO_FORMAT, load_checkpoint, load_state, save_atomic
+from companion.distributed import World, sync_rows
 from companion.options import check_choice, check_finite_positive, check_nonnegative, check_positive, check_seed
 
 __all__ = [
@@ -232,33 +233,17 @@ def glo_step(
     return torch.stack([loss.detach(), l1.detach(), lap.detach()])
 
 
-def sync_rows(codes: nn.Embedding, opt_z: torch.optim.Optimizer, idx: Tensor, world: int) -> None:
-    """Give every rank the rows each rank changed in this step: the codes and their sparse Adam moments.
-
-    The ranks' index sets are disjoint (shares of one permutation) and of one size, so after the
-    exchange every rank's table and moments are those of one process that stepped on the global batch.
-    """
-    import torch.distributed as dist
-
-    state = opt_z.state[codes.weight]
-    local = torch.cat([codes.weight[idx], state["exp_avg"][idx], state["exp_avg_sq"][idx]], 1).contiguous()
-    rows = [torch.empty_like(local) for _ in range(world)]
-    ids = [torch.empty_like(idx) for _ in range(world)]
-    dist.all_gather(rows, local)
-    dist.all_gather(ids, idx.contiguous())
-    d = codes.weight.shape[1]
-    with torch.no_grad():
-        for i, r in zip(ids, rows):
-            codes.weight[i] = r[:, :d]
-            state["exp_avg"][i] = r[:, d : 2 * d]
-            state["exp_avg_sq"][i] = r[:, 2 * d :]
-
-
 # --8<-- [end:step]
 
 
 def train_glo(
-    cfg: GLOConfig, images: Tensor, out: Path, *, resume: bool = False, progress: bool = True, world=None
+    cfg: GLOConfig,
+    images: Tensor,
+    out: Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Train G and one code per image on the book's training scaffold; write the run folder (prepared by the caller).
 
@@ -278,7 +263,7 @@ def train_glo(
     from companion.artifacts import write_json
     from companion.data import ImageSet
     from companion.device import resolve_device
-    from companion.distributed import World, all_mean, wrap
+    from companion.distributed import all_mean, wrap
     from companion.fsutil import atomic_write
     from companion.loop import Guard, run_epochs, steps_per_epoch
     from companion.models import ArchSpec, build_generator

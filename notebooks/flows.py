@@ -102,7 +102,8 @@ from pathlib import Path
 
 from companion.chapters.glow import histogram_bpd
 from companion.data import load_dataset
-from companion.density import make_flow_config, sample_flow, score_bpd, train_flow
+from companion.density import make_flow_config, sample_flow, score_bpd
+from companion.flowtrain import train_flow
 
 dataset = "synthetic" if MODE == "tiny" else "mnist"
 glow_cfg = make_flow_config(

@@ -110,6 +110,11 @@ BOOK: dict[str, BookEntry] = {
         "runs/inversion/main/encoder_f666759e740723c1",
         "companion encoder train --generator book:gan-nonsaturating --out runs/inversion/main/encoder_f666759e740723c1",
     ),
+    "glow-mnist": BookEntry(
+        "Part II: a Glow on the 60,000 MNIST training digits, 20 epochs",
+        "runs/glow/book/mnist",
+        "python -m companion.chapters.glow",
+    ),
 }
 
 

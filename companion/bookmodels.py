@@ -110,6 +110,11 @@ BOOK: dict[str, BookEntry] = {
         "runs/inversion/main/encoder_f666759e740723c1",
         "companion encoder train --generator book:gan-nonsaturating --out runs/inversion/main/encoder_f666759e740723c1",
     ),
+    "glo": BookEntry(
+        "chapter 5: GLO on the report's generator, with its fitted samplers (IMLE and a Gaussian; no training codes)",
+        "runs/glo/book/seed0",
+        "python -m companion.chapters.glo",
+    ),
     "glow-mnist": BookEntry(
         "Part II: a Glow on the 60,000 MNIST training digits, 20 epochs",
         "runs/glow/book/mnist",

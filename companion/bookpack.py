@@ -50,6 +50,7 @@ TOLERANCE = {"fid": 0.005, "bpd": 0.0005, "psnr": 0.005, "accuracy": 0.00005}
 #: The sampling seeds of a GAN's or GLO's FID: the manifest states their mean and range.
 FID_SEEDS = (0, 1, 2, 3, 4)
 FID_SAMPLES = 10000
+BLANK_GREY = 32  # a sample whose brightest pixel is below this grey level is blank (no stroke at all)
 
 
 def _test_images(dataset: str, data_dir: str | os.PathLike[str] | None):
@@ -87,8 +88,8 @@ def measure(ck: dict[str, Any], data_dir=None, device: str | torch.device = "cpu
     """The headline numbers of a model dictionary, on the held-out data (seconds to a few minutes on a CPU).
 
     GAN and GLO: FID of 10,000 samples against the 10,000 MNIST test digits in the book's classifier
-    features, for each of `FID_SEEDS` (mean, min, max), and the classes covered (seed 0); one block per
-    sampler for GLO. Encoder: PSNR of G(E(x)) on the first 1,000 test digits (with ``generator``).
+    features, for each of `FID_SEEDS` (mean, min, max), the classes covered and the blank samples (seed 0);
+    one block per sampler for GLO. Encoder: PSNR of G(E(x)) on the first 1,000 test digits (with ``generator``).
     Classifier: accuracy on its 10,000 test images. Flow: bits/dim of the whole test set (4 draws, seed 0,
     as ``companion flow score`` computes it).
     """
@@ -101,11 +102,16 @@ def measure(ck: dict[str, Any], data_dir=None, device: str | torch.device = "cpu
         scorer = FIDScorer(_classifier(data_dir, device), _test_images("mnist", data_dir).images, device)
         out: dict[str, Any] = {}
         for law, codes in _samplers(ck).items():
-            runs = [scorer.score_images(generate(G, FID_SAMPLES, d, s, device=device, codes=codes)) for s in FID_SEEDS]
+            runs, blank = [], 0
+            for s in FID_SEEDS:
+                images = generate(G, FID_SAMPLES, d, s, device=device, codes=codes)
+                runs.append(scorer.score_images(images))
+                if s == FID_SEEDS[0]:  # a blank sample: its brightest pixel below grey level 32
+                    blank = int((images.flatten(1).amax(1) < BLANK_GREY).sum())
             fids = [r["fid"] for r in runs]
             out[law] = {
                 "fid": sum(fids) / len(fids), "fid_min": min(fids), "fid_max": max(fids), "fid_seeds": fids,
-                "classes": runs[0]["modes"], "samples": FID_SAMPLES,
+                "classes": runs[0]["modes"], "samples": FID_SAMPLES, "blank": blank,
             }  # fmt: skip
         return out
     if fmt == ENCODER_FORMAT:

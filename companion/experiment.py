@@ -253,7 +253,7 @@ def latent_law(
     if name not in laws:
         raise ConfigError(
             f"{path} has no fitted '{name}' sampler; it has: {', '.join(laws)}"
-            + (" (companion glo train fits both at the end of a run)" if name == "imle" else "")
+            + (" (companion glo train fits all three at the end of a run)" if name in ("imle", "gmm") else "")
         )
     return name, laws[name]
 

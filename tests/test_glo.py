@@ -146,7 +146,7 @@ def test_a_glo_run_is_not_resumed_as_a_gan_and_the_reverse(glo_run: Path, tmp_pa
     _one_line(rc, capsys.readouterr().err, "holds a gan run, not a GLO run")
 
 
-@pytest.mark.parametrize("sampler", ["gaussian", "imle", None])
+@pytest.mark.parametrize("sampler", ["gaussian", "gmm", "imle", None])
 def test_sample_of_a_glo_checkpoint_draws_from_its_stored_sampler(
     glo_run: Path, tmp_path: Path, capsys, sampler: str | None
 ) -> None:
@@ -231,6 +231,86 @@ def test_imle_nearest_neighbours_against_brute_force(seed: int) -> None:
     assert nearest_neighbours(q, c).tolist() == brute
 
 
+def _clusters(sizes: tuple[int, ...], d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points around len(sizes) far-apart centres in d dimensions, and each point's cluster."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 20 * torch.eye(d)[: len(sizes)]
+    labels = torch.cat([torch.full((n,), j) for j, n in enumerate(sizes)])
+    spread = torch.randn(d, d, generator=g) / 2
+    return centres[labels] + torch.randn(len(labels), d, generator=g, dtype=torch.float64).float() @ spread, labels
+
+
+def test_kmeans_finds_separated_clusters_and_is_a_fixed_point() -> None:
+    from companion.latent_samplers import kmeans
+
+    x, labels = _clusters((300, 200, 100), 4)
+    centres, assign = kmeans(x, 3, seed=0)
+    # the same partition as the truth (up to the clusters' order), every point at its nearest centre,
+    # and every centre the mean of its points: a fixed point of Lloyd's iteration
+    assert len({(int(a), int(b)) for a, b in zip(assign, labels)}) == 3
+    assert torch.equal(assign, torch.cdist(x.double(), centres).argmin(1))
+    for j in range(3):
+        assert torch.allclose(centres[j], x.double()[assign == j].mean(0), atol=1e-12)
+
+
+def test_mixture_fit_and_density_against_numpy_and_scipy() -> None:
+    """Weights n_j / N, means, Sigma_j = (S_j + d Sigma) / (n_j - 1 + d) by hand; log p(z) = logsumexp against scipy."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from companion.latent_samplers import MixtureCodes, MixtureConfig
+
+    d = 4
+    x, _ = _clusters((300, 200, 100), d)
+    m = MixtureCodes.fit(x, MixtureConfig(components=3))
+    xs = x.double().numpy()
+    glob = np.cov(xs, rowvar=False)
+    order = np.argsort(-m.weights.numpy())  # the clusters by size: 300, 200, 100
+    assert np.allclose(m.weights.numpy()[order], [0.5, 1 / 3, 1 / 6])
+    from companion.latent_samplers import kmeans
+
+    _, assign = kmeans(x, 3)
+    logs = []
+    for j in range(3):
+        pts = xs[assign.numpy() == j]
+        k = int(np.argmin(np.abs(m.means.numpy() - pts.mean(0)).sum(1)))
+        scatter = (pts - pts.mean(0)).T @ (pts - pts.mean(0))
+        cov = (scatter + d * glob) / (len(pts) - 1 + d)
+        assert np.allclose(m.means[k].numpy(), pts.mean(0), atol=1e-12)
+        assert np.allclose((m.chol[k] @ m.chol[k].T).numpy(), cov, rtol=1e-6, atol=1e-9)
+        logs.append(np.log(len(pts) / len(xs)) + multivariate_normal(pts.mean(0), cov).logpdf(xs[:9]))
+    assert np.allclose(m.log_density(x[:9]).numpy(), logsumexp(np.stack(logs), axis=0), atol=1e-6)
+
+
+def test_mixture_samples_follow_its_weights_and_covariances() -> None:
+    """Tight, tilted components at points of the sphere: samples fall to each with its weight, and the tangent
+    spread of one component is its covariance (the projection onto the sphere hardly moves points this close)."""
+    from companion.latent_samplers import MixtureCodes
+
+    d = 3
+    r = math.sqrt(d)
+    means = torch.tensor([[0, 0, r], [r, 0, 0]], dtype=torch.float64)
+    chol = torch.zeros(2, d, d, dtype=torch.float64)
+    chol[:] = torch.tensor([[0.02, 0, 0], [0.015, 0.01, 0], [0, 0, 1e-4]], dtype=torch.float64)
+    m = MixtureCodes(torch.tensor([0.7, 0.3], dtype=torch.float64), means, chol)
+    s = m.sample(20000, torch.Generator().manual_seed(0)).double()
+    first = (s - means[0]).norm(dim=1) < 0.5
+    assert abs(float(first.double().mean()) - 0.7) < 0.015
+    cov = torch.cov(s[first][:, :2].T)
+    want = (chol[0] @ chol[0].T)[:2, :2]
+    assert torch.allclose(cov, want, rtol=0.08, atol=2e-6), (cov, want)
+
+
+def test_a_mixture_with_clusters_smaller_than_d_is_still_proper() -> None:
+    """Clusters of 3 codes in 10 dimensions: their own covariance is singular, the shrunk one is not."""
+    from companion.latent_samplers import MixtureCodes, MixtureConfig
+
+    z = project_to_sphere(torch.randn(24, 10, generator=torch.Generator().manual_seed(0)))
+    m = MixtureCodes.fit(z, MixtureConfig(components=8))
+    assert torch.isfinite(m.log_density(z)).all() and (m.chol.diagonal(dim1=1, dim2=2) > 0).all()
+    assert m.sample(5, torch.Generator().manual_seed(1)).norm(dim=1).sub(math.sqrt(10)).abs().max() < 1e-5
+
+
 def test_imle_pulls_samples_onto_the_codes() -> None:
     from companion.latent_samplers import IMLEConfig, nearest_neighbours, train_imle
 
@@ -242,9 +322,10 @@ def test_imle_pulls_samples_onto_the_codes() -> None:
     assert (s[hit] - codes).norm(dim=1).max() < 0.5  # every code has a sample near it: no mode dropped
 
 
-def test_glo_train_stores_both_samplers_and_defaults_to_the_lower_fid(tmp_path: Path, real_mnist_dir: Path) -> None:
-    """On real digits, `glo train` fits both samplers, measures each (FID of 2,000 samples in the book's features,
-    recomputed here by value) and makes the lower one the default."""
+def test_glo_train_stores_every_sampler_and_defaults_to_the_lowest_fid(tmp_path: Path, real_mnist_dir: Path) -> None:
+    """On real digits, `glo train` fits the three samplers, measures each (FID of 2,000 samples in the book's features
+    against the first 10,000 training digits, never the test digits; recomputed here by value) and makes the lowest
+    the default."""
     from companion.checkpoint import GLO_FORMAT, load_checkpoint
     from companion.data import load_dataset
     from companion.experiment import generate, load_generator
@@ -257,16 +338,17 @@ def test_glo_train_stores_both_samplers_and_defaults_to_the_lower_fid(tmp_path: 
     assert main(argv) == 0
     ck = load_checkpoint(out / "ckpt.pt", GLO_FORMAT)
     stored = ck["samplers"]
-    assert set(stored["fid"]) == {"imle", "gaussian"} and stored["fid_samples"] == 2000
+    assert set(stored["fid"]) == {"imle", "gmm", "gaussian"} and stored["fid_samples"] == 2000
     assert stored["default"] == min(stored["fid"], key=stored["fid"].get)
     G, _, _ = load_generator(out / "ckpt.pt")
-    scorer = FIDScorer(get_classifier("mnist", real_mnist_dir), load_dataset("mnist", "test", real_mnist_dir).images)
+    reference = load_dataset("mnist", "train", real_mnist_dir).images[:10000]
+    scorer = FIDScorer(get_classifier("mnist", real_mnist_dir), reference)
     for name, law in load_samplers(ck).items():
         fid = scorer.score_images(generate(G, 2000, 100, 0, codes=law))["fid"]
         assert abs(fid - stored["fid"][name]) < 1e-3 * max(1.0, fid), (name, fid, stored["fid"][name])
 
 
-@pytest.mark.parametrize("sampler", ["imle", "gaussian"])
+@pytest.mark.parametrize("sampler", ["imle", "gmm", "gaussian"])
 def test_no_stored_sampler_draws_a_blank_image(glo_run: Path, sampler: str) -> None:
     """A blank sample (brightest pixel below grey level 32) is a sampler's failure, not a digit: none in 2,000."""
     from companion.checkpoint import GLO_FORMAT, load_checkpoint

@@ -63,7 +63,8 @@ def _sample_sets(prior, ref, n: int, device) -> dict[str, torch.Tensor]:
     from companion.latent_samplers import load_samplers
 
     laws = load_samplers(load_checkpoint(ref, ("companion-glo/1",)))
-    names = {"imle": "IMLE mapper (GLANN)", "gaussian": "Gaussian over its codes"}
+    names = {"imle": "IMLE mapper (GLANN)", "gmm": "mixture of Gaussians over its codes",
+             "gaussian": "Gaussian over its codes"}  # fmt: skip
     return {
         names.get(name, name): generate(prior.decoder, n, prior.latent_dim, 0, device=device, codes=law)
         for name, law in laws.items()

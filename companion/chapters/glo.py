@@ -81,7 +81,7 @@ def _ensure_glo(cfg, out: Path, args: argparse.Namespace, imle_cfg=None) -> dict
             progress=not args.no_progress, command=f"python -m companion.chapters.glo --preset {args.preset}",
         )  # fmt: skip
     stored = load_checkpoint(out / "ckpt.pt", GLO_FORMAT).get("samplers")
-    if stored is None or stored.get("imle", {}).get("config") != dataclasses.asdict(imle_cfg):
+    if stored is None or stored.get("imle", {}).get("config") != dataclasses.asdict(imle_cfg) or "gmm" not in stored:
         store_samplers(out / "ckpt.pt", imle_cfg, args.data_dir, progress=not args.no_progress)
     return summary
 

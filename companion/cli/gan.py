@@ -17,6 +17,10 @@ from companion.options import OneLineParser, add_options, check_choice, check_po
 __all__ = ["HANDLERS", "SampleConfig", "add"]
 
 
+#: ``companion sample --sampler``: default (the model's own choice), normal (a GAN's z), or a GLO sampler.
+SAMPLER_CHOICES = ("default", "normal", "imle", "gmm", "gaussian")
+
+
 @dataclass(frozen=True)
 class SampleConfig:
     """What ``companion sample`` draws: ``n`` images from z ~ N(0, I) seeded with ``seed``."""
@@ -24,13 +28,13 @@ class SampleConfig:
     n: int = 10000
     seed: int = 0
     device: str = "auto"
-    sampler: str = "default"  # GLO: imle | gaussian (default: the one its run measured best); GAN: normal
+    sampler: str = "default"  # GLO: imle | gmm | gaussian (default: the one its run measured best); GAN: normal
 
     def __post_init__(self) -> None:
         check_positive(self, "n")
         check_seed(self)
         check_choice("device", self.device, DEVICES)
-        check_choice("sampler", self.sampler, ("default", "normal", "imle", "gaussian"))
+        check_choice("sampler", self.sampler, SAMPLER_CHOICES)
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +58,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--checkpoint", required=True, type=Path, help="a GAN or GLO ckpt.pt, or book:NAME")
     s.add_argument("--out", required=True, type=Path, help="output .npy (uint8 0..255, (N, C, H, W)) or .png (a grid)")
-    add_options(s, SampleConfig, choices={"device": DEVICES, "sampler": ("default", "normal", "imle", "gaussian")})
+    add_options(s, SampleConfig, choices={"device": DEVICES, "sampler": SAMPLER_CHOICES})
 
     c = sub.add_parser("classifier", help="the digit classifier behind FID and the digit checks")
     csub = c.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
@@ -129,6 +133,7 @@ LAWS = {
     "normal": "z ~ N(0, I)",
     "gaussian": "the Gaussian fitted to its GLO codes",
     "imle": "GLANN's IMLE mapper over its GLO codes",
+    "gmm": "the mixture of Gaussians fitted to its GLO codes",
 }
 
 

@@ -48,6 +48,7 @@ def headline_text(man: dict[str, Any]) -> str:
         parts.append(
             f"{LAWS.get(law, law)}: FID {b['fid']:.2f} over {b['samples']:,} samples "
             f"(sampling seeds {min(b['fid_seeds']):.2f}-{max(b['fid_seeds']):.2f}), {b['classes']}/10 classes"
+            + (f", {b['blank']:,} blank of {b['samples']:,}" if "blank" in b else "")
         )
     return "; ".join(parts)
 
@@ -74,7 +75,8 @@ def models_table() -> str:
 
 
 #: The latent laws by the names the manifests use.
-LAWS = {"normal": "z ~ N(0, I)", "gaussian": "Gaussian over its codes", "imle": "IMLE mapper"}
+LAWS = {"normal": "z ~ N(0, I)", "gaussian": "Gaussian over its codes", "imle": "IMLE mapper",
+        "gmm": "mixture of Gaussians over its codes"}  # fmt: skip
 
 
 def models(args: argparse.Namespace) -> int:

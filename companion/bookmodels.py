@@ -111,7 +111,8 @@ BOOK: dict[str, BookEntry] = {
         "companion encoder train --generator book:gan-nonsaturating --out runs/inversion/main/encoder_f666759e740723c1",
     ),
     "glo": BookEntry(
-        "chapter 5: GLO on the report's generator, with its fitted samplers (IMLE and a Gaussian; no training codes)",
+        "chapter 5: GLO on the report's generator, with its fitted samplers "
+        "(a mixture of Gaussians, IMLE, one Gaussian; no training codes)",
         "runs/glo/book/seed0",
         "python -m companion.chapters.glo",
     ),

@@ -274,8 +274,9 @@ def sampler_state(
 
     out: dict = {"gaussian": {"mean": gauss.mean, "cov": gauss.cov}}
     if mixture is not None:
+        # float32 in the file (k d^2 numbers: 4 MB for the book's k = 100, d = 100); sampled in float64
         out["gmm"] = {"config": asdict(mixture_cfg or MixtureConfig()), "weights": mixture.weights,
-                      "means": mixture.means, "chol": mixture.chol}  # fmt: skip
+                      "means": mixture.means.float(), "chol": mixture.chol.float()}  # fmt: skip
     if mapper is not None:
         out["imle"] = {
             "config": asdict(cfg or IMLEConfig()),

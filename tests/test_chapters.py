@@ -246,6 +246,11 @@ def test_glo_chapter(tmp_path: Path) -> None:
         assert (tmp_path / "a" / f).is_file(), f
     numbers = json.loads((tmp_path / "a" / "results.json").read_text())
     assert numbers["jacobian"]["shape"] == [784, 100] and numbers["jacobian"]["rank_1e-6"] <= 100
+    table = (tmp_path / "a" / "samples.md").read_text()
+    assert "blank samples" in table.splitlines()[0]
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:7]] == [
+        "GAN (chapter 1), z ~ N(0, I)", "GLO, Gaussian over its codes", "GLO, IMLE mapper (GLANN)",
+        "GLO, mixture of Gaussians over its codes", "GLO, z ~ N(0, I) (no fitted sampler)"]  # fmt: skip
     assert [r["task"] for r in numbers["prior"]] == ["inversion", "denoising σ = 0.5", "inpainting 14x14",
                                                     "super-resolution 4x"]  # fmt: skip
 

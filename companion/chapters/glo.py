@@ -1,8 +1,8 @@
 """Chapter 5: GLO, the report's generator trained without a discriminator, sampled two ways and used as a prior.
 
 Trains GLO (`companion.glo`, the same code as ``companion glo train``) on MNIST; fits its two
-samplers (a full-covariance Gaussian over the codes, GLANN's IMLE mapper); measures FID and
-classes covered beside chapter 1's GAN on the same number of samples; inverts and restores the
+samplers (a full-covariance Gaussian over the codes, a mixture of them, GLANN's IMLE mapper); measures FID,
+classes covered and blank samples beside chapter 1's GAN on the same number of samples; inverts and restores the
 same held-out test digits with both generators under chapters 2 and 3's solver and budget; and
 shows what the Gaussian over codes is a density of. Writes ``docs/assets/glo/``.
 
@@ -108,7 +108,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     from companion.encoder import generator_fingerprint
     from companion.experiment import generate, load_generator
     from companion.glo import make_glo_config
-    from companion.latent_samplers import GaussianCodes, IMLEConfig, load_samplers
+    from companion.latent_samplers import GaussianCodes, IMLEConfig, MixtureConfig, load_samplers
     from companion.metrics import FIDScorer, get_classifier, psnr
     from companion.restoration import restore
 
@@ -145,7 +145,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     train = load_dataset(dataset, "train", args.data_dir).subset(cfg.train_subset).images
     test = load_dataset(dataset, "test", args.data_dir).images
     key = content_key(glo=generator_fingerprint(G_glo), gan=generator_fingerprint(G_gan), n=n, n_gen=n_gen,
-                      imle=dataclasses.asdict(imle_cfg))  # fmt: skip
+                      imle=dataclasses.asdict(imle_cfg), mixture=dataclasses.asdict(MixtureConfig()))  # fmt: skip
 
     def samples_and_fid() -> dict[str, Any]:
         history = glo_ck["samplers"]["imle"]["history"].tolist()
@@ -153,17 +153,19 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
             "GAN (chapter 1), z ~ N(0, I)": generate(G_gan, n_gen, 100, seed=0, device=device),
             "GLO, Gaussian over its codes": generate(G_glo, n_gen, 100, seed=0, device=device, codes=laws["gaussian"]),
             "GLO, IMLE mapper (GLANN)": generate(G_glo, n_gen, 100, seed=0, device=device, codes=laws["imle"]),
+            "GLO, mixture of Gaussians over its codes": generate(
+                G_glo, n_gen, 100, seed=0, device=device, codes=laws["gmm"]),
             "GLO, z ~ N(0, I) (no fitted sampler)": generate(G_glo, n_gen, 100, seed=0, device=device),
             "GLO reconstructions of training digits": generate(
                 G_glo, n_gen, 100, device=device, codes=_rows(codes[:n_gen])),
         }  # fmt: skip
         clf = get_classifier("synthetic" if args.dry_run else "mnist", args.data_dir, device, not args.no_progress)
         scorer = FIDScorer(clf, test, device)
-        fid = {k: scorer.score_images(v) for k, v in sets.items()}
+        fid = {k: {**scorer.score_images(v), "blank": int((v.flatten(1).amax(1) < 32).sum())} for k, v in sets.items()}
         with torch.no_grad():
             rec = G_glo(codes[:16].to(device)).cpu()
         return {
-            "fid": {k: {"fid": v["fid"], "modes": v["modes"]} for k, v in fid.items()},
+            "fid": {k: {"fid": v["fid"], "modes": v["modes"], "blank": v["blank"]} for k, v in fid.items()},
             "shown": {k: v[:36] for k, v in sets.items()},
             "imle_history": torch.tensor(history),
             "recon": rec,
@@ -241,10 +243,11 @@ def draw(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, A
         ax.set_xticks([])
         ax.set_yticks([])
     save_figure(fig, assets / "samples.png")
-    rows = [{"samples": k, "fid": v["fid"], "modes": v["modes"]} for k, v in results["fid"].items()]
+    rows = [{"samples": k, "fid": v["fid"], "modes": v["modes"], "blank": v.get("blank", "")}
+            for k, v in results["fid"].items()]  # fmt: skip
     write_text(assets / "samples.md", markdown_table(
-        rows, [("samples", f"{n_gen:,} images"), ("fid", "FID (classifier features)"), ("modes", "classes covered")],
-        bold={"fid": "min"}))  # fmt: skip
+        rows, [("samples", f"{n_gen:,} images"), ("fid", "FID (classifier features)"), ("modes", "classes covered"),
+               ("blank", "blank samples")], bold={"fid": "min"}))  # fmt: skip
 
     table = []
     for label in PRIOR_TASKS:

@@ -40,7 +40,7 @@ sigma 0, 0.3, 0.5, 0.7 gave IMLE FID 49.4 (5 blank), 44.0, 42.9, 46.4 (0 blank),
 388, 342 and 7, 9, 9, 9 classes, at the price of reconstruction PSNR 28.4, 26.6, 25.1, 23.9 dB.
 
 GLO has no sampler: nothing says which codes are images. `companion.latent_samplers` fits one
-afterwards (a Gaussian, or GLANN's IMLE mapper), and neither is a density over images.
+afterwards (one Gaussian, a mixture of Gaussians, or GLANN's IMLE mapper), and none is a density over images.
 """
 
 from __future__ import annotations

@@ -342,6 +342,8 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     (LS, 'reference = load_dataset("mnist", "train", data_dir).images[:10000]',
      'reference = load_dataset("mnist", "test", data_dir).images',
      "GLO samplers: the default chosen on the test digits the book reports"),
+    (LS, 'return nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)', "return nn.ReLU()",
+     "IMLE mapper: ReLUs (a dead region of noise collapses to one code)"),
     ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
      "    if False:", "book models: the digest not checked"),
 ]  # fmt: skip

@@ -121,6 +121,11 @@ BOOK: dict[str, BookEntry] = {
         "runs/glow/book/mnist",
         "python -m companion.chapters.glow",
     ),
+    "glow-fashion": BookEntry(
+        "Part II: a Glow on the 60,000 Fashion-MNIST training images, 10 epochs (for the likelihood's surprise)",
+        "runs/glow/book/fashion-mnist",
+        "python -m companion.chapters.glow",
+    ),
 }
 
 

@@ -344,6 +344,8 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "GLO samplers: the default chosen on the test digits the book reports"),
     (LS, 'return nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)', "return nn.ReLU()",
      "IMLE mapper: ReLUs (a dead region of noise collapses to one code)"),
+    ("companion/metrics.py", "amax(1) < BLANK_GREY", "amax(1) <= BLANK_GREY",
+     "blank samples: a stroke at grey level 32 counted as blank"),
     ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
      "    if False:", "book models: the digest not checked"),
 ]  # fmt: skip

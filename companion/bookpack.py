@@ -50,7 +50,6 @@ TOLERANCE = {"fid": 0.005, "bpd": 0.0005, "psnr": 0.005, "accuracy": 0.00005}
 #: The sampling seeds of a GAN's or GLO's FID: the manifest states their mean and range.
 FID_SEEDS = (0, 1, 2, 3, 4)
 FID_SAMPLES = 10000
-BLANK_GREY = 32  # a sample whose brightest pixel is below this grey level is blank (no stroke at all)
 
 
 def _test_images(dataset: str, data_dir: str | os.PathLike[str] | None):
@@ -96,7 +95,7 @@ def measure(ck: dict[str, Any], data_dir=None, device: str | torch.device = "cpu
     fmt = ck["format"]
     if fmt in (GAN_FORMAT, GLO_FORMAT):
         from companion.experiment import generate
-        from companion.metrics import FIDScorer
+        from companion.metrics import FIDScorer, blank_samples
 
         G, d = _gan_like(ck, device)
         scorer = FIDScorer(_classifier(data_dir, device), _test_images("mnist", data_dir).images, device)
@@ -106,8 +105,8 @@ def measure(ck: dict[str, Any], data_dir=None, device: str | torch.device = "cpu
             for s in FID_SEEDS:
                 images = generate(G, FID_SAMPLES, d, s, device=device, codes=codes)
                 runs.append(scorer.score_images(images))
-                if s == FID_SEEDS[0]:  # a blank sample: its brightest pixel below grey level 32
-                    blank = int((images.flatten(1).amax(1) < BLANK_GREY).sum())
+                if s == FID_SEEDS[0]:
+                    blank = blank_samples(images)
             fids = [r["fid"] for r in runs]
             out[law] = {
                 "fid": sum(fids) / len(fids), "fid_min": min(fids), "fid_max": max(fids), "fid_seeds": fids,

@@ -34,9 +34,11 @@ from companion.models import DigitClassifier
 from companion.pixels import to_unit
 
 __all__ = [
+    "BLANK_GREY",
     "COVERAGE_MIN_SHARE",
     "FIDScorer",
     "accuracy",
+    "blank_samples",
     "classifier_path",
     "fid_floor",
     "get_classifier",
@@ -196,6 +198,15 @@ class _ClassifierFeatures(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier.features(x.float())
+
+
+#: A sample whose brightest pixel is below this grey level is blank: nothing drawn at all.
+BLANK_GREY = 32
+
+
+def blank_samples(images: Tensor) -> int:
+    """How many of the uint8 images (N, C, H, W), grey levels 0..255, are blank (brightest pixel < `BLANK_GREY`)."""
+    return int((images.flatten(1).amax(1) < BLANK_GREY).sum())
 
 
 def mode_coverage(predicted: Tensor, num_classes: int = 10) -> dict[str, Any]:

@@ -154,3 +154,13 @@ def test_mode_coverage_counts_a_class_at_exactly_the_threshold() -> None:
     assert out["class_hist"][:2] == [0.02, 0.98]
     kl = 0.02 * math.log(0.02 * 10) + 0.98 * math.log(0.98 * 10)
     assert out["class_kl"] == pytest.approx(kl, abs=1e-12)
+
+
+def test_blank_samples_counts_images_whose_brightest_pixel_is_below_32() -> None:
+    from companion.metrics import blank_samples
+
+    images = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
+    images[1, 0, 3, 4] = 31  # still blank
+    images[2, 0, 5, 6] = 32  # one pixel at the threshold: drawn
+    images[3] = 200
+    assert blank_samples(images) == 2

@@ -16,12 +16,9 @@ import torch
 from companion.chapters.common import cached, content_key
 from companion.encoder import generator_fingerprint
 from companion.inversion import InversionConfig
-from companion.metrics import psnr
+from companion.metrics import blank_samples, psnr
 
-__all__ = ["BLANK", "inversion_rows", "ood_rows", "restoration_rows", "sample_rows"]
-
-#: A sample whose brightest pixel is below this grey level is blank (nothing drawn).
-BLANK = 32
+__all__ = ["inversion_rows", "ood_rows", "restoration_rows", "sample_rows"]
 
 
 def _fp(prior) -> str:
@@ -91,7 +88,7 @@ def sample_rows(work: dict, seed_runs: dict[str, list]) -> dict[str, Any]:
 
     def score(images: torch.Tensor) -> dict[str, Any]:
         r = scorer().score_images(images)
-        blank = int((images.flatten(1).max(1).values < BLANK).sum())
+        blank = blank_samples(images)
         return {"fid": r["fid"], "classes": r["modes"], "blank": blank}
 
     rows = []

@@ -109,7 +109,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     from companion.experiment import generate, load_generator
     from companion.glo import make_glo_config
     from companion.latent_samplers import GaussianCodes, IMLEConfig, MixtureConfig, load_samplers
-    from companion.metrics import FIDScorer, get_classifier, psnr
+    from companion.metrics import FIDScorer, blank_samples, get_classifier, psnr
     from companion.restoration import restore
 
     device = resolve_device(args.device)
@@ -161,7 +161,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         }  # fmt: skip
         clf = get_classifier("synthetic" if args.dry_run else "mnist", args.data_dir, device, not args.no_progress)
         scorer = FIDScorer(clf, test, device)
-        fid = {k: {**scorer.score_images(v), "blank": int((v.flatten(1).amax(1) < 32).sum())} for k, v in sets.items()}
+        fid = {k: {**scorer.score_images(v), "blank": blank_samples(v)} for k, v in sets.items()}
         with torch.no_grad():
             rec = G_glo(codes[:16].to(device)).cpu()
         return {

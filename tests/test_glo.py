@@ -381,3 +381,41 @@ def test_no_stored_sampler_draws_a_blank_image(glo_run: Path, sampler: str) -> N
     x = generate(G, 2000, 100, 0, codes=law)
     brightest = x.flatten(1).max(1).values
     assert int((brightest < 32).sum()) == 0, f"{int((brightest < 32).sum())} blank samples from {sampler}"
+
+
+def test_the_sampler_benchmark_scores_each_sampler_by_value(
+    glo_run: Path, real_mnist_dir: Path, capsys, monkeypatch
+) -> None:
+    """benchmarks/glo_samplers.py on a tiny run: each line's FID is the FID of that sampler's samples, recomputed."""
+    import re
+    import runpy
+    import sys
+
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
+    from companion.data import load_dataset
+    from companion.experiment import load_generator
+    from companion.latent_samplers import IMLEConfig, MixtureCodes, MixtureConfig, train_imle
+    from companion.metrics import FIDScorer, get_classifier
+    from companion.pixels import to_uint8
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "glo_samplers.py"
+    argv = [str(script), "--checkpoint", str(glo_run / "ckpt.pt"), "--k", "3", "--imle", "2:1", "--samples", "64",
+            "--data-dir", str(real_mnist_dir)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(script), run_name="__main__")
+    assert done.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    got = {m[1].strip(): float(m[2]) for m in (re.match(r"(.*): FID\s+([\d.]+)", line) for line in lines) if m}
+    assert set(got) == {"k =    3", "IMLE 2:1"}
+    codes = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)["codes"].float()
+    G, _, _ = load_generator(glo_run / "ckpt.pt")
+    scorer = FIDScorer(
+        get_classifier("mnist", real_mnist_dir), load_dataset("mnist", "train", real_mnist_dir).images[:10000]
+    )
+    laws = {"k =    3": MixtureCodes.fit(codes, MixtureConfig(components=3)).sample,
+            "IMLE 2:1": train_imle(codes, IMLEConfig(candidates=2, epochs=1))[0].sample}  # fmt: skip
+    for name, law in laws.items():
+        with torch.no_grad():
+            fid = scorer.score_images(to_uint8(G(law(64, torch.Generator().manual_seed(0)))))["fid"]
+        assert got[name] == pytest.approx(fid, abs=0.051), name  # printed with one decimal

@@ -346,6 +346,12 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "IMLE mapper: ReLUs (a dead region of noise collapses to one code)"),
     ("companion/metrics.py", "amax(1) < BLANK_GREY", "amax(1) <= BLANK_GREY",
      "blank samples: a stroke at grey level 32 counted as blank"),
+    ("companion/priors.py", "key=lambda key: (abs(math.log(level / key[1])), key[1])",
+     "key=lambda key: (abs(level - key[1]), key[1])", "flow gamma: nearest tuned level by difference, not ratio"),
+    ("companion/priors.py", "if where is not None and key[0] == where[0]]", "if where is not None]",
+     "flow gamma: a tuned value of another kind of degradation"),
+    ("companion/priors.py", 'return ("inpaint", round(1.0 - float(op.mask.float().mean()), 4))',
+     'return ("inpaint", round(float(op.mask.float().mean()), 4))', "degradation: share known for share missing"),
     ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
      "    if False:", "book models: the digest not checked"),
 ]  # fmt: skip

@@ -42,10 +42,49 @@ from torch import Tensor, nn
 
 from companion.inversion import InversionConfig, InversionResult, fit_latent
 
-__all__ = ["FLOW_GAMMA", "FlowDecoder", "Prior", "load_prior"]
+__all__ = ["FLOW_GAMMA", "FLOW_GAMMA_DEFAULT", "FlowDecoder", "Prior", "degradation", "flow_gamma", "load_prior"]
 
-#: gamma of the flow prior per task, the value chosen on the validation digits (see the comparison chapter).
-FLOW_GAMMA: dict[str, float] = {"default": 1e-4}
+#: The flow prior's gamma by degradation (kind, level), as the comparison chapter chose it for
+#: ``book:glow-mnist`` on its validation digits (``docs/assets/compare/results.json``, ``gammas``;
+#: tests/test_priors.py keeps the two equal). The level is the noise's sigma, the share of pixels
+#: missing, the downsampling factor or the number of measurements (`degradation`).
+FLOW_GAMMA: dict[tuple[str, float], float] = {}
+#: Where no degradation of the kind was tuned (and for inversion).
+FLOW_GAMMA_DEFAULT = 1e-4
+
+
+def degradation(op: Any) -> tuple[str, float] | None:
+    """(kind, level) of a `companion.restoration` operator: ``("denoise", sigma)``, ``("inpaint", share
+    missing)``, ``("superres", factor)``, ``("cs", m)``; None for anything else."""
+    from companion.restoration import AvgPoolDown, GaussianSensing, Identity, Mask
+
+    if isinstance(op, Identity):
+        return ("denoise", float(op.sigma))
+    if isinstance(op, Mask):
+        return ("inpaint", round(1.0 - float(op.mask.float().mean()), 4))
+    if isinstance(op, AvgPoolDown):
+        return ("superres", float(op.factor))
+    if isinstance(op, GaussianSensing):
+        return ("cs", float(op.m))
+    return None
+
+
+def flow_gamma(op: Any, table: dict[tuple[str, float], float] | None = None) -> tuple[float, tuple[str, float] | None]:
+    """The tuned gamma for ``op``: the entry of its kind whose level is nearest in ratio, |log(level / tuned)|.
+
+    Returns (gamma, the (kind, level) it was tuned for), or (`FLOW_GAMMA_DEFAULT`, None) where nothing of
+    the kind was tuned. A noiseless denoising (sigma 0) takes the smallest tuned sigma.
+    """
+    import math
+
+    table = FLOW_GAMMA if table is None else table
+    where = degradation(op)
+    tuned = [key for key in table if where is not None and key[0] == where[0]]
+    if not tuned:
+        return FLOW_GAMMA_DEFAULT, None
+    level = max(where[1], 1e-12)
+    best = min(tuned, key=lambda key: (abs(math.log(level / key[1])), key[1]))
+    return table[best], best
 
 
 class FlowDecoder(nn.Module):
@@ -92,7 +131,7 @@ class Prior:
     settings: InversionConfig
     shape: tuple[int, int, int]
     exact: bool = False
-    gamma: dict[str, float] = field(default_factory=dict)
+    gamma: dict[tuple[str, float], float] = field(default_factory=dict)
 
     @property
     def latent_dim(self) -> int:
@@ -105,15 +144,14 @@ class Prior:
         with torch.no_grad():
             return self.decoder.encode(x)
 
-    def config(self, task: str | None = None, **given: Any) -> InversionConfig:
-        """This prior's solver settings for ``task`` (a flow's gamma is chosen per task), then ``given`` on top.
+    def config(self, op: Any = None, **given: Any) -> InversionConfig:
+        """This prior's solver settings for the degradation ``op`` (a flow's gamma: `flow_gamma`), then ``given``.
 
         ``given`` are the settings a caller fixes (a command's explicit options, a chapter's budget).
         """
         cfg = self.settings
         if self.kind == "flow":
-            gamma = self.gamma.get(task or "default", self.gamma.get("default", FLOW_GAMMA["default"]))
-            cfg = dataclasses.replace(cfg, prior_weight=gamma)
+            cfg = dataclasses.replace(cfg, prior_weight=flow_gamma(op, self.gamma)[0])
         return dataclasses.replace(cfg, **given)
 
     def restore(self, y: Tensor, op: Any, cfg: InversionConfig, data_loss: str | None = None, **kw: Any):
@@ -164,7 +202,7 @@ def load_prior(path: str | os.PathLike[str], device: str | torch.device = "cpu",
         set_precision(flow, resolve_precision(precision, torch.device(device)))
         shape = (spec.channels, spec.image_size, spec.image_size)
         # Adam's step on z: the flow's latent has 784 unit-variance coordinates, a GAN's 100 on a sphere.
-        settings = InversionConfig(steps=300, restarts=1, lr=0.05, prior="l2", prior_weight=FLOW_GAMMA["default"])
+        settings = InversionConfig(steps=300, restarts=1, lr=0.05, prior="l2", prior_weight=FLOW_GAMMA_DEFAULT)
         return Prior("flow", FlowDecoder(flow, shape).eval(), settings, shape, exact=True, gamma=dict(FLOW_GAMMA))
     G, spec, _ = load_generator(path, device)
     return Prior("glo" if fmt == GLO_FORMAT else "gan", G, InversionConfig(), spec.image_shape)

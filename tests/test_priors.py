@@ -18,8 +18,8 @@ import torch
 from companion.cli import main
 from companion.imageio import write_npy
 from companion.inversion import InversionConfig, fit_latent
-from companion.priors import FlowDecoder, load_prior
-from companion.restoration import cli_operator
+from companion.priors import FLOW_GAMMA_DEFAULT, FlowDecoder, degradation, flow_gamma, load_prior
+from companion.restoration import cli_operator, make_task
 
 FLOW_TINY = ["--dataset", "synthetic", "--depth", "2", "--hidden", "8", "--batch-size", "64", "--eval-images", "64",
              "--device", "cpu", "--precision", "fp32", "--warmup", "10", "--no-progress"]  # fmt: skip
@@ -111,7 +111,7 @@ def test_restore_with_a_flow_writes_the_library_restoration(
     argv = ["restore", "--generator", str(flow_ckpt), "--task", task, "--clean", str(digits), "--out", str(out),
             "--steps", "12", "--seed", "0", "--device", "cpu", *extra]  # fmt: skip
     assert main(argv) == 0
-    capsys.readouterr()
+    line = capsys.readouterr().out.strip().splitlines()[-1]
     prior = load_prior(flow_ckpt)
     x = torch.from_numpy(np.load(digits)).float() / 255
     opts = {"sigma": 0.3, "mask": "box14", "factor": 2, "m": 100}
@@ -119,10 +119,11 @@ def test_restore_with_a_flow_writes_the_library_restoration(
         opts[k.lstrip("-")] = type(opts[k.lstrip("-")])(v)
     op = cli_operator(task, 6, (1, 28, 28), **opts)
     y = op.degrade(x, seed=0)
-    cfg = prior.config(task, steps=12, seed=0)
-    assert cfg.prior == "l2" and cfg.restarts == 1
+    cfg = prior.config(op, steps=12, seed=0)
+    assert cfg.prior == "l2" and cfg.restarts == 1 and cfg.prior_weight == flow_gamma(op)[0]
     want = prior.restore(y, op, cfg).images
     assert np.array_equal(np.load(out), (want.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+    assert f"; prior weight {cfg.prior_weight:g} (" in line  # the gamma used, said
 
 
 def test_restore_with_a_flow_starts_at_the_code_of_the_degraded_view(flow_ckpt: Path) -> None:
@@ -131,7 +132,7 @@ def test_restore_with_a_flow_starts_at_the_code_of_the_degraded_view(flow_ckpt: 
     x = torch.rand(3, 1, 28, 28)
     op = cli_operator("inpaint", 3, (1, 28, 28), sigma=0, mask="box14", factor=2, m=1)
     y = op.degrade(x)
-    res = prior.restore(y, op, prior.config("inpaint", steps=0))
+    res = prior.restore(y, op, prior.config(op, steps=0))
     assert (res.images - op.view(y).clamp(0, 1)).abs().max() < 1e-4
 
 
@@ -145,8 +146,8 @@ def test_gan_prior_settings_are_chapter_twos(tmp_path: Path) -> None:
                  "generator": build_generator(spec).state_dict()}, tmp_path / "g.pt")  # fmt: skip
     prior = load_prior(tmp_path / "g.pt")
     assert prior.kind == "gan" and not prior.exact and prior.encode(torch.rand(1, 1, 28, 28)) is None
-    assert prior.config("denoise") == InversionConfig()
-    assert prior.config("cs", steps=7) == InversionConfig(steps=7)
+    assert prior.config(make_task("denoise", 0.1, 1)) == InversionConfig()
+    assert prior.config(make_task("cs", 50, 1), steps=7) == InversionConfig(steps=7)
 
 
 def test_flow_decoder_has_the_flows_dimension() -> None:
@@ -154,3 +155,37 @@ def test_flow_decoder_has_the_flows_dimension() -> None:
 
     d = FlowDecoder(build_glow(GlowSpec(steps=1, hidden=4)), (1, 28, 28))
     assert d.latent_dim == 784
+
+
+@pytest.mark.parametrize(
+    "task,option,want",
+    [("denoise", 0.3, ("denoise", 0.3)), ("box", 14, ("inpaint", 0.25)), ("half", 0, ("inpaint", 0.5)),
+     ("superres", 4, ("superres", 4.0)), ("cs", 300, ("cs", 300.0))],
+)  # fmt: skip
+def test_degradation_of_each_operator(task: str, option: float, want: tuple[str, float]) -> None:
+    """By hand: a 14 x 14 box hides 196 of 784 pixels (0.25); the half mask hides 392 (0.5)."""
+    assert degradation(make_task(task, option, 2)) == want
+
+
+def test_a_dropout_mask_misses_its_share() -> None:
+    kind, level = degradation(make_task("dropout", 0.5, 64))
+    assert kind == "inpaint" and abs(level - 0.5) < 0.02
+
+
+TABLE = {("denoise", 0.1): 1e-3, ("denoise", 0.5): 1e-2, ("cs", 50.0): 1e-1, ("cs", 300.0): 1e-4}
+
+
+@pytest.mark.parametrize(
+    "task,option,want",
+    [("denoise", 0.1, ("denoise", 0.1)), ("denoise", 0.2, ("denoise", 0.1)),
+     # nearest in ratio, not in difference: 0.25 is 2.5x 0.1 but 0.5x 0.5 (by difference 0.1 would win)
+     ("denoise", 0.25, ("denoise", 0.5)), ("denoise", 0.9, ("denoise", 0.5)), ("denoise", 0.0, ("denoise", 0.1)),
+     ("cs", 100, ("cs", 50.0)), ("cs", 150, ("cs", 300.0)), ("cs", 784, ("cs", 300.0))],
+)  # fmt: skip
+def test_flow_gamma_takes_the_nearest_tuned_level_of_the_kind(task: str, option: float, want: tuple) -> None:
+    assert flow_gamma(make_task(task, option, 2), TABLE) == (TABLE[want], want)
+
+
+def test_flow_gamma_of_an_untuned_kind_is_the_default() -> None:
+    assert flow_gamma(make_task("superres", 4, 2), TABLE) == (FLOW_GAMMA_DEFAULT, None)
+    assert flow_gamma(None, TABLE) == (FLOW_GAMMA_DEFAULT, None)

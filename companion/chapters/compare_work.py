@@ -199,7 +199,7 @@ def _restore_cell(work: dict, cell: str, task: str, option: float, x, x_val, gri
                 )
                 gamma, scores = tuned["gamma"], tuned["scores"]
                 gammas[cell] = gamma
-            cfg = prior.config(task, prior_weight=gamma, steps=p["flow_steps"])
+            cfg = prior.config(op, prior_weight=gamma, steps=p["flow_steps"])
         else:
             cfg, scores = _solver(work, cell), None
         key = content_key(model=_fp(prior), cell=cell, n=len(x), cfg=dataclasses.asdict(cfg), what=f"restore{tag}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from companion.cli.common import DEVICE_HELP, check_outputs, psnr_line
 from companion.errors import CompanionError
@@ -145,8 +146,7 @@ def restore(args: argparse.Namespace) -> int:
     prior = load_prior(args.generator, device)
     if args.encoder and prior.kind == "flow":
         raise CompanionError("a flow needs no --encoder: it starts at its own exact code of the degraded view")
-    # The prior's own settings (a flow's gamma for this task, its step size), then the options given.
-    cfg = prior.config(args.task, **{k: getattr(cfg, k) for k in given_options(InversionConfig, args)})
+    given = {k: getattr(cfg, k) for k in given_options(InversionConfig, args)}
     shape = prior.shape
     x = None
     notes: list[str] = []
@@ -166,6 +166,8 @@ def restore(args: argparse.Namespace) -> int:
         )  # fmt: skip
         y = op.degrade(x, seed=cfg.seed)
         names = sorted(p.name for p in args.clean.iterdir() if p.suffix.lower() == ".png") if png_in else None
+    # The prior's own settings (a flow's gamma for this degradation, its step size), then the options given.
+    cfg = prior.config(op, **given)
     kw = {}
     if args.encoder:
         with torch.no_grad():
@@ -173,6 +175,8 @@ def restore(args: argparse.Namespace) -> int:
     res = prior.restore(y, op, cfg, data_loss=args.data_loss, **kw)
     write_like(res.images, outs[0], names)
     line = f"wrote {outs[0]} ({res.images.shape[0]} images, {args.task})"
+    if prior.kind == "flow":
+        line += f"; prior weight {cfg.prior_weight:g} ({_gamma_source(op, prior, 'prior_weight' in given)})"
     if args.clean is not None:
         if not png_in:
             write_like(op.view(y), outs[1], None)
@@ -195,6 +199,21 @@ def restore(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(line)
     return 0
+
+
+def _gamma_source(op: Any, prior: Any, given: bool) -> str:
+    """Where a flow's prior weight came from, for the command's line."""
+    from companion.priors import flow_gamma
+
+    if given:
+        return "--prior-weight"
+    _, tuned = flow_gamma(op, prior.gamma)
+    if tuned is None:
+        return "the default: no degradation of this kind was tuned"
+    kind, level = tuned
+    what = {"denoise": f"sigma {level:g}", "inpaint": f"{level:.0%} of pixels missing", "superres": f"{level:g}x",
+            "cs": f"m = {level:g}"}[kind]  # fmt: skip
+    return f"chosen on validation digits for {kind}, {what}"
 
 
 def degrade(args: argparse.Namespace) -> int:

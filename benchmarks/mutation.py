@@ -47,7 +47,7 @@ GUARDS = {
     "companion/cli/common.py": ["tests/test_commands.py"],
     "companion/cli/gan.py": ["tests/test_commands.py", "tests/test_cli.py"],
     "companion/cli/inversion.py": ["tests/test_commands.py"],
-    "companion/cli/restoration.py": ["tests/test_commands.py", "tests/test_cli.py"],
+    "companion/cli/restoration.py": ["tests/test_commands.py", "tests/test_cli.py", "tests/test_priors.py"],
     "companion/density.py": ["tests/test_glow.py"],
     "companion/flowtrain.py": ["tests/test_glow.py", "tests/test_distributed.py"],
     "companion/models/glow.py": ["tests/test_glow.py"],
@@ -57,6 +57,7 @@ GUARDS = {
     "companion/priors.py": ["tests/test_priors.py"],
     "companion/inversion.py": ["tests/test_priors.py", "tests/test_inversion.py"],
     "companion/bookmodels.py": ["tests/test_bookmodels.py"],
+    "companion/chapters/compare_draw.py": ["tests/test_chapters.py::test_compare_chapter"],
 }
 
 L, S, M, F, ST = (
@@ -352,6 +353,12 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "flow gamma: a tuned value of another kind of degradation"),
     ("companion/priors.py", 'return ("inpaint", round(1.0 - float(op.mask.float().mean()), 4))',
      'return ("inpaint", round(float(op.mask.float().mean()), 4))', "degradation: share known for share missing"),
+    ("companion/chapters/compare_draw.py", '"glow": "- **{t}**: הפריור של ה-Glow טוב יותר',
+     '"glow": "- **{t}**: הפריור של ה-GAN טוב יותר', "comparison verdict, Hebrew: the winner misnamed"),
+    ("companion/chapters/compare_draw.py", 'key, m, lo, hi = "glow", f"{d[\'mean\']:.2f}"',
+     'key, m, lo, hi = "gan", f"{d[\'mean\']:.2f}"', "comparison verdict: a Glow win called the GAN\'s"),
+    ("companion/cli/restoration.py", 'line += f"; prior weight {cfg.prior_weight:g}',
+     'line += f"; prior weight {prior.settings.prior_weight:g}', "restore: the flow\'s default weight reported"),
     ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
      "    if False:", "book models: the digest not checked"),
 ]  # fmt: skip

@@ -411,7 +411,8 @@ def test_compare_chapter(tmp_path: Path) -> None:
     assert compare.main(argv) == 0
     a = tmp_path / "a"
     for name in ("samples.md", "bpd.md", "inversion.md", "restoration.md", "ood.md", "cost.md", "verdict.md",
-                 "restoration.png", "ood.png", "samples.png", "results.json", "command.md"):  # fmt: skip
+                 "verdict.he.md", "restoration.png", "ood.png", "samples.png", "results.json",
+                 "command.md"):  # fmt: skip
         assert (a / name).is_file(), name
     res = json.loads((a / "results.json").read_text())
     table = (a / "restoration.md").read_text()
@@ -423,8 +424,8 @@ def test_compare_chapter(tmp_path: Path) -> None:
     flow = next(r for r in res["inversion"] if r["model"] == "Glow (Part II)")
     assert flow["exact"] and flow["psnr"] > 100
     # every task has its line in the verdict, and the verdict's numbers are the paired difference's
-    verdict = (a / "verdict.md").read_text()
-    assert len(verdict.strip().splitlines()) == len(compare.TASKS) + 1
+    verdict, verdict_he = (a / "verdict.md").read_text(), (a / "verdict.he.md").read_text()
+    assert len(verdict.strip().splitlines()) == len(verdict_he.strip().splitlines()) == len(compare.TASKS) + 1
     import torch
 
     for task in compare.TASKS:
@@ -432,6 +433,12 @@ def test_compare_chapter(tmp_path: Path) -> None:
         d = paired(values["Glow (Part II)"], values["GAN (chapter 1)"])
         line = next(ln for ln in verdict.splitlines() if ln.startswith(f"- **{task}**"))
         assert f"{abs(d['mean']):.2f}" in line and f"paired over {compare.PRESETS['dry']['n']} images" in line
+        # the Hebrew edition's verdict: the same numbers (left to right) and the same winner
+        he = next(ln for ln in verdict_he.splitlines() if ln.startswith(f'- **<bdi dir="ltr">{task}</bdi>**'))
+        assert f'<bdi dir="ltr">{abs(d["mean"]):.2f}</bdi>' in he
+        winner = "Glow" if d["lo"] > 0 else "GAN" if d["hi"] < 0 else None  # the interval says who wins
+        assert (f"the {winner} prior is better" in line) if winner else ("no difference" in line)
+        assert (f"הפריור של ה-{winner} טוב יותר" in he) if winner else ("לא מבחינות בהבדל" in he)
 
 
 def test_a_chapter_takes_another_chapters_model_in_this_order(tmp_path: Path, monkeypatch) -> None:

@@ -10,7 +10,7 @@ import torch
 from companion.artifacts import image_grid, new_figure, save_figure, write_json
 from companion.chapters.common import duration, markdown_table, write_text
 
-__all__ = ["draw_all", "verdict"]
+__all__ = ["VERDICT", "draw_all", "verdict"]
 
 GAN, GLOW = "GAN (chapter 1)", "Glow (Part II)"
 
@@ -100,23 +100,41 @@ def cost_table(results: dict[str, Any], manifests: dict[str, dict]) -> str:
                                 ("restore", "s / restoration (mean over tasks)")])  # fmt: skip
 
 
-def verdict(results: dict[str, Any]) -> str:
-    """The page's answer to "which for what", every number read from this run's results."""
+#: The verdict's three sentences in each language ({t}: the task, as the tables name it; numbers left to right).
+VERDICT = {
+    "en": {
+        "glow": "- **{t}**: the Glow prior is better by {m} dB (95% interval {lo} to {hi}, paired over {n} images).",
+        "gan": "- **{t}**: the GAN prior is better by {m} dB (95% interval {lo} to {hi}, paired over {n} images).",
+        "tie": "- **{t}**: no difference the {n} images can tell (Glow - GAN {m} dB, 95% interval {lo} to {hi}).",
+    },
+    "he": {
+        "glow": "- **{t}**: הפריור של ה-Glow טוב יותר ב-{m} dB (רווח סמך של 95%: {lo} עד {hi}, בזוגות על {n} תמונות).",
+        "gan": "- **{t}**: הפריור של ה-GAN טוב יותר ב-{m} dB (רווח סמך של 95%: {lo} עד {hi}, בזוגות על {n} תמונות).",
+        "tie": "- **{t}**: {n} התמונות לא מבחינות בהבדל (Glow פחות GAN: {m} dB, רווח סמך של 95%: {lo} עד {hi}).",
+    },
+}
+
+
+def verdict(results: dict[str, Any], lang: str = "en") -> str:
+    """The page's answer to "which for what", every number read from this run's results, in ``lang`` (en | he)."""
     rows = results["restoration"]["rows"] + results["ood"]["rows"]
+    say = VERDICT[lang]
+
+    def ltr(text: str) -> str:  # a task name or a number inside Hebrew text keeps its own direction
+        return text if lang == "en" else f'<bdi dir="ltr">{text}</bdi>'
+
     lines = []
     for t in list(dict.fromkeys(r["task"] for r in rows)):
         d = _paired(rows, t, GLOW, GAN)
         if d is None:
             continue
         if d["lo"] > 0:
-            lines.append(f"- **{t}**: the Glow prior is better by {d['mean']:.2f} dB (95% interval "
-                         f"{d['lo']:.2f} to {d['hi']:.2f}, paired over {d['n']} images).")  # fmt: skip
+            key, m, lo, hi = "glow", f"{d['mean']:.2f}", f"{d['lo']:.2f}", f"{d['hi']:.2f}"
         elif d["hi"] < 0:
-            lines.append(f"- **{t}**: the GAN prior is better by {-d['mean']:.2f} dB (95% interval "
-                         f"{-d['hi']:.2f} to {-d['lo']:.2f}, paired over {d['n']} images).")  # fmt: skip
+            key, m, lo, hi = "gan", f"{-d['mean']:.2f}", f"{-d['hi']:.2f}", f"{-d['lo']:.2f}"
         else:
-            lines.append(f"- **{t}**: no difference the {d['n']} images can tell (Glow - GAN {d['mean']:+.2f} dB, "
-                         f"95% interval {d['lo']:+.2f} to {d['hi']:+.2f}).")  # fmt: skip
+            key, m, lo, hi = "tie", f"{d['mean']:+.2f}", f"{d['lo']:+.2f}", f"{d['hi']:+.2f}"
+        lines.append(say[key].format(t=ltr(t), m=ltr(m), lo=ltr(lo), hi=ltr(hi), n=d["n"]))
     return "\n".join(lines) + "\n"
 
 
@@ -151,6 +169,7 @@ def draw_all(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[st
     write_text(assets / "restoration.md", restoration_table(results["restoration"]))
     write_text(assets / "ood.md", restoration_table(results["ood"]))
     write_text(assets / "verdict.md", verdict(results))
+    write_text(assets / "verdict.he.md", verdict(results, "he"))
     manifests = {label: manifest(str(ref)[5:]) for label, ref in results["models"].items()
                  if is_book_ref(ref) and str(ref)[5:] in BOOK}  # fmt: skip
     write_text(assets / "cost.md", cost_table(results, manifests))

@@ -90,8 +90,15 @@ def flow_gamma(op: Any, table: dict[tuple[str, float], float] | None = None) -> 
 class FlowDecoder(nn.Module):
     """$z \\mapsto f^{-1}(z)$: a flow's inverse as a decoder of (B, D) latents into (B, C, H, W) images in [0, 1].
 
-    The flow's preprocessing (`companion.models.glow.Logit`) is inverted too, so the output is an
-    image; it is clamped to [0, 1] only where the logit's margin leaves it a hair outside.
+    The flow's preprocessing (`companion.models.glow.Logit`) is inverted too, so the output is an image.
+    The flow was trained on dequantised pixels, $v = (k + u)/256$ for grey level $k$ and $u \\in [0, 1)$:
+    its inputs never come nearer to 0 or 1 than one bin. An image pixel $x = k/255$ is therefore
+    encoded at the centre of its bin, $v = (255 x + 1/2)/256$, and decoded back by the inverse map,
+    $x = (256 v - 1/2)/255$. Encoding a black pixel as $v = 0$ instead (the logit's margin,
+    $\\mathrm{logit}(10^{-6}) = -13.8$, against at most $-5.5$ in training) sent real test digits to codes of
+    norm 127, far outside the typical set ($\\sqrt{784} = 28$), where the inverse is so steep that five
+    Adam steps from such a code gave 3 dB and twenty overflowed. Outputs may lie half a grey level
+    outside [0, 1]; callers clamp.
     """
 
     def __init__(self, flow: nn.Module, shape: tuple[int, int, int]) -> None:
@@ -105,12 +112,12 @@ class FlowDecoder(nn.Module):
 
         with warnings.catch_warnings():  # nflows' LU inverse uses the deprecated (still exact) triangular_solve
             warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated")
-            x, _ = self.flow._transform.inverse(z)
-        return x.reshape(-1, *self.shape)
+            v, _ = self.flow._transform.inverse(z)
+        return ((256 * v - 0.5) / 255).reshape(-1, *self.shape)
 
     def encode(self, x: Tensor) -> Tensor:
-        """f(x): the code of images (B, C, H, W) in [0, 1] (exact: ``forward(encode(x))`` gives x back)."""
-        z, _ = self.flow._transform(x.float())
+        """f(v(x)): the code of images (B, C, H, W) in [0, 1] at their bins' centres (``forward`` inverts it)."""
+        z, _ = self.flow._transform((255 * x.float() + 0.5) / 256)
         return z.reshape(x.shape[0], -1)
 
 

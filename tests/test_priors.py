@@ -48,10 +48,28 @@ def test_flow_decoder_inverts_the_flow_exactly(flow_ckpt: Path) -> None:
     z = prior.encode(x)
     flow = prior.decoder.flow
     with torch.no_grad():
-        z_ref, _ = flow._transform(x)  # the flow's own forward map: the code of x
+        # the flow's own forward map at the centre of each pixel's dequantisation bin, (255 x + 1/2) / 256
+        z_ref, _ = flow._transform((255 * x + 0.5) / 256)
+        z_raw, _ = flow._transform(x)  # control: the pixel itself, as the flow never saw it in training
     assert torch.allclose(z, z_ref.reshape(5, -1))
+    assert not torch.allclose(z, z_raw.reshape(5, -1), atol=1e-3)
     with torch.no_grad():
         assert (prior.decoder(z) - x).abs().max() < 1e-4
+
+
+def test_real_digits_have_typical_codes_under_the_book_flow(real_mnist_dir: Path) -> None:
+    """Test digits encode near the flow's typical set (|z| well under 2 sqrt(784) = 56), not far outside it:
+    encoded as raw pixels (black = 0, beyond every training input's bin) their codes had norm 127, and MAP
+    restoration from such a start overflowed in 20 steps."""
+    from companion.data import load_dataset
+
+    prior = load_prior("book:glow-mnist", precision="fp32")
+    x = load_dataset("mnist", "test", real_mnist_dir).float_images(slice(0, 64))
+    with torch.no_grad():
+        norms = prior.encode(x).norm(dim=1)
+        raw, _ = prior.decoder.flow._transform(x)
+    assert norms.mean() < 28 and norms.max() < 56
+    assert raw.flatten(1).norm(dim=1).mean() > 56  # the control: the raw pixels' codes, far outside
 
 
 def test_flow_prior_objective_is_data_mean_plus_gamma_norm(flow_ckpt: Path) -> None:

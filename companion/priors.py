@@ -48,7 +48,16 @@ __all__ = ["FLOW_GAMMA", "FLOW_GAMMA_DEFAULT", "FlowDecoder", "Prior", "degradat
 #: ``book:glow-mnist`` on its validation digits (``docs/assets/compare/results.json``, ``gammas``;
 #: tests/test_priors.py keeps the two equal). The level is the noise's sigma, the share of pixels
 #: missing, the downsampling factor or the number of measurements (`degradation`).
-FLOW_GAMMA: dict[tuple[str, float], float] = {}
+FLOW_GAMMA: dict[tuple[str, float], float] = {
+    ("denoise", 0.1): 0.0001,
+    ("denoise", 0.5): 0.01,
+    ("inpaint", 0.25): 0.001,
+    ("inpaint", 0.5): 0.001,
+    ("superres", 4.0): 0.0001,
+    ("cs", 50.0): 0.01,
+    ("cs", 100.0): 0.01,
+    ("cs", 300.0): 0.001,
+}
 #: Where no degradation of the kind was tuned (and for inversion).
 FLOW_GAMMA_DEFAULT = 1e-4
 

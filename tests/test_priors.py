@@ -207,3 +207,19 @@ def test_flow_gamma_takes_the_nearest_tuned_level_of_the_kind(task: str, option:
 def test_flow_gamma_of_an_untuned_kind_is_the_default() -> None:
     assert flow_gamma(make_task("superres", 4, 2), TABLE) == (FLOW_GAMMA_DEFAULT, None)
     assert flow_gamma(None, TABLE) == (FLOW_GAMMA_DEFAULT, None)
+
+
+def test_flow_gamma_is_what_the_comparison_chapter_chose() -> None:
+    """FLOW_GAMMA holds the gamma the comparison chapter's run chose on its validation digits for each task
+    (docs/assets/compare/results.json), keyed by the task's degradation."""
+    import json
+
+    from companion.chapters.compare import TASKS
+    from companion.priors import FLOW_GAMMA
+
+    results = json.loads((Path(__file__).resolve().parents[1] / "docs/assets/compare/results.json").read_text())
+    want = {}
+    for cell, (task, option) in TASKS.items():
+        kind, level = degradation(make_task(task, option, 100))
+        want[(kind, round(level, 2))] = results["gammas"][cell]
+    assert FLOW_GAMMA == want

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -172,6 +174,14 @@ def draw_all(results: dict[str, Any], args: argparse.Namespace) -> tuple[dict[st
     write_text(assets / "verdict.he.md", verdict(results, "he"))
     manifests = {label: manifest(str(ref)[5:]) for label, ref in results["models"].items()
                  if is_book_ref(ref) and str(ref)[5:] in BOOK}  # fmt: skip
+    for label, ref in results["models"].items():  # a reader's own run: its summary says the same two things
+        summary = Path(str(ref)).parent / "summary.json"
+        if label not in manifests and not is_book_ref(ref) and summary.is_file():
+            run = json.loads(summary.read_text())
+            manifests[label] = {
+                "parameters": run.get("parameters", 0),
+                "provenance": {"train_seconds": run.get("train_seconds")},
+            }
     write_text(assets / "cost.md", cost_table(results, manifests))
     x = results["x"]
     shown = {cell: {"clean": x, **v} for cell, v in results["restoration"]["shown"].items()}

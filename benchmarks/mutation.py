@@ -43,7 +43,10 @@ GUARDS = {
     "companion/metrics.py": ["tests/test_metrics.py"],
     "companion/loop.py": ["tests/test_engine.py"],
     "companion/experiment.py": ["tests/test_commands.py"],
-    "companion/train.py": ["tests/test_commands.py"],
+    "companion/train.py": [
+        "tests/test_commands.py",
+        "tests/test_train.py::test_gan_step_does_exactly_the_work_of_one_alternating_step",
+    ],
     "companion/cli/common.py": ["tests/test_commands.py"],
     "companion/cli/gan.py": ["tests/test_commands.py", "tests/test_cli.py"],
     "companion/cli/inversion.py": ["tests/test_commands.py"],
@@ -51,6 +54,7 @@ GUARDS = {
     "companion/density.py": ["tests/test_glow.py"],
     "companion/flowtrain.py": ["tests/test_glow.py", "tests/test_distributed.py"],
     "companion/models/glow.py": ["tests/test_glow.py"],
+    "companion/models/report28.py": ["tests/test_models.py"],
     "companion/ood.py": ["tests/test_ood.py"],
     "companion/glo.py": ["tests/test_glo.py"],
     "companion/latent_samplers.py": ["tests/test_glo.py"],
@@ -361,6 +365,16 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      'line += f"; prior weight {prior.settings.prior_weight:g}', "restore: the flow\'s default weight reported"),
     ("companion/bookmodels.py", "    if file_digest(weights) != man.get(\"sha256\"):",
      "    if False:", "book models: the digest not checked"),
+    ("companion/models/report28.py", "w = last.weight[:, :, 1:4, 1:4]", "w = last.weight[:, :, 0:3, 0:3]",
+     "report D: the last convolution's dot product with the kernel's corner, not its inner 3x3"),
+    ("companion/models/report28.py", "@ w.permute(0, 2, 3, 1).reshape(self.latent_dim, -1)",
+     "@ w.permute(0, 3, 2, 1).reshape(self.latent_dim, -1)", "report G: the first layer's rows and columns swapped"),
+    ("companion/models/report28.py", "@ w.permute(2, 3, 1, 0).reshape(-1, 1)", "@ w.permute(1, 2, 3, 0).reshape(-1, 1)",
+     "report D: the dot product's weights in channels-first order against channels-last features"),
+    (TR, "        self.D.requires_grad_(False)\n", "",
+     "GAN trainer: D's weight gradients computed in the G step too (wasted work, the report loop's)"),
+    (TR, "fake_logits = D(fake.detach()).float()", "fake_logits = D(fake).float()",
+     "GAN trainer: the fake not detached in the D step (G's graph traversed for nothing)"),
 ]  # fmt: skip
 
 #: Mutants that cannot change any result, with the reason (none at present).

@@ -4,10 +4,12 @@ Both train the report's G/D on MNIST with the non-saturating loss, batch 128,
 Adam 2e-4, for one epoch (or ``--steps``), in the same process, same seed:
 
 * reference: ``torchvision.datasets.MNIST`` + ``ToTensor`` + ``DataLoader``
-  (PIL decode per sample), D ending in ``Sigmoid`` and ``nn.BCELoss``, D's weight
-  gradients computed in the G step too, default memory format;
+  (PIL decode per sample), the report's layers as it wrote them (every one a convolution),
+  D ending in ``Sigmoid`` and ``nn.BCELoss``, D's weight gradients computed in the G step too,
+  default memory format;
 * companion routes: `companion.train.GANTrainer` (uint8 tensor in memory, batches by
-  indexing, logits + softplus, channels-last, D frozen in the G step, fused Adam on CUDA) in
+  indexing, logits + softplus, channels-last, G's first layer and D's last computed as the matrix
+  products they are on their 1x1 and 3x3 inputs, D frozen in the G step, fused Adam on CUDA) in
   float32, and in bf16 autocast where the hardware runs it natively (``--precision auto``),
   and with ``--compile`` also under torch.compile.
 
@@ -55,16 +57,16 @@ def reference_epoch(data_dir: str, device: torch.device, steps: int | None, seed
     torch.manual_seed(seed)
     ds = torchvision.datasets.MNIST(data_dir, train=True, download=False, transform=ToTensor())
     loader = DataLoader(ds, batch_size=128, shuffle=True, drop_last=True)
-    G = ReportGenerator().apply(dcgan_init).to(device)
-    D = nn.Sequential(ReportDiscriminator(), nn.Sigmoid()).apply(dcgan_init).to(device)
+    # The report's networks as it wrote them, every layer a convolution (companion's modules compute the
+    # first and last layers as matrix products, which is one of the speed-ups measured here).
+    report_g = ReportGenerator().apply(dcgan_init).to(device)
+    G = nn.Sequential(nn.Unflatten(1, (100, 1, 1)), report_g.net)
+    D = nn.Sequential(ReportDiscriminator().net, nn.Flatten(0), nn.Sigmoid()).apply(dcgan_init).to(device)
     bce = nn.BCELoss()
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    n, t0 = 0, time.perf_counter()
-    for i, (x, _) in enumerate(loader):
-        if steps is not None and i >= steps:
-            break
-        x = x.to(device)
+
+    def step(x: torch.Tensor) -> None:
         ones, zeros = torch.ones(x.shape[0], device=device), torch.zeros(x.shape[0], device=device)
         fake = G(torch.randn(x.shape[0], 100, device=device))
         d_loss = bce(D(x), ones) + bce(D(fake.detach()), zeros)
@@ -75,10 +77,61 @@ def reference_epoch(data_dir: str, device: torch.device, steps: int | None, seed
         og.zero_grad()
         g_loss.backward()
         og.step()
+
+    if steps == 0:  # one step under the FLOP counter (see step_flops), nothing timed
+        _FLOPS["reference"] = step_flops(lambda: step(next(iter(loader))[0].to(device)))
+        return 0.0, report_g.eval()
+    n, t0 = 0, time.perf_counter()
+    for i, (x, _) in enumerate(loader):
+        if steps is not None and i >= steps:
+            break
+        step(x.to(device))
         n += x.shape[0]
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return n / (time.perf_counter() - t0), G.eval()
+    return n / (time.perf_counter() - t0), report_g.eval()
+
+
+#: Floating-point operations of one training step per route, filled by `count_flops`.
+_FLOPS: dict[str, int] = {}
+
+
+def step_flops(fn) -> int:
+    """Floating-point operations (a multiply-add counts 2) of the matrix products and convolutions that ``fn``
+    runs, forward and backward: `torch.utils.flop_counter.FlopCounterMode`, which counts at the operator level
+    (so a convolution computed as a matrix product counts the same)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
+    """GFLOP/s of a float32 n x n matrix product on this machine (the best of ``repeats`` timings of 10 each):
+    the rate its best-tuned kernel reaches, a practical ceiling for the convolutions of a training step."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        best = min(best, (time.perf_counter() - t0) / 10)
+    return 2 * n**3 / best / 1e9
+
+
+def ceiling(
+    name: str, flops: int, per_second: float, ref_per_second: float, peak: float, unit: str, ref: str = "the reference"
+) -> str:
+    """One line: a step's GFLOP, the rate it reached, and the ratio it could reach at most (every operation at
+    the matrix product's rate, nothing else costing time) against the reference's measured speed."""
+    reached = flops * per_second / 1e9
+    best = peak * 1e9 / flops
+    return (f"{name}: {flops / 1e9:.2f} GFLOP per step, run at {reached:.0f} GFLOP/s ({reached / peak:.0%} of the "
+            f"matrix product's {peak:.0f}); at that rate alone it would make {best:.2f} {unit}, at most "
+            f"{best / ref_per_second:.2f}x {ref}")  # fmt: skip
 
 
 def companion_run(
@@ -127,6 +180,24 @@ def companion_run(
     return sum(ips) / len(ips), seconds, G.eval()
 
 
+def companion_flops(data_dir: str, device: torch.device) -> int:
+    """FLOPs of one float32 step of `companion.train.GANTrainer` (the report's pair, batch 128)."""
+    from companion.config import make_config
+    from companion.data import load_dataset
+    from companion.losses import get_loss
+    from companion.models import ArchSpec, build_gan
+    from companion.train import GANTrainer
+
+    data = load_dataset("mnist", "train", data_dir).subset(256).to(device)
+    G, D = build_gan(ArchSpec("report28", 1, 100))
+    G, D = G.to(device, memory_format=torch.channels_last), D.to(device, memory_format=torch.channels_last)
+    cfg = make_config(None, dataset="mnist", fid_samples=0, device=str(device.type), precision="fp32")
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = GANTrainer(G, D, get_loss("nonsaturating"), data, cfg, Path(tmp), device=device, progress=False)
+        batch = next(iter(data.batches(128, torch.Generator().manual_seed(0))))
+        return step_flops(lambda: tr._train_step(batch, torch.zeros(6, device=device)))
+
+
 def flow_steps(data_dir: str, steps: int, fast: bool, seed: int = 0) -> tuple[float, nn.Module]:
     """``steps`` Glow training steps (book preset, batch 64, float32) with today's layers (``fast``) or nflows' own.
 
@@ -146,10 +217,8 @@ def flow_steps(data_dir: str, steps: int, fast: bool, seed: int = 0) -> tuple[fl
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     noise = torch.Generator().manual_seed(seed + 1)
     flow.train()
-    t0 = None
-    for i in range(steps + 2):  # two warm-up steps (ActNorm's initialisation, first allocations) are not timed
-        if i == 2:
-            t0 = time.perf_counter()
+
+    def step(i: int) -> None:
         x = dequantise(data.images[order[i * 64 : (i + 1) * 64]], noise)
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, i + 1, 10**9)
@@ -158,6 +227,15 @@ def flow_steps(data_dir: str, steps: int, fast: bool, seed: int = 0) -> tuple[fl
         loss.backward()
         torch.nn.utils.clip_grad_norm_(flow.parameters(), cfg.clip if cfg.clip > 0 else math.inf)
         opt.step()
+
+    step(0)  # ActNorm's data-dependent initialisation happens here, outside the count
+    if steps == 0:  # one step under the FLOP counter (see step_flops), nothing timed
+        _FLOPS["glow" if fast else "glow reference"] = step_flops(lambda: step(1))
+        return 0.0, flow.eval()
+    step(1)  # two warm-up steps (ActNorm's initialisation, first allocations) are not timed
+    t0 = time.perf_counter()
+    for i in range(2, steps + 2):
+        step(i)
     return steps / (time.perf_counter() - t0), flow.eval()
 
 
@@ -252,20 +330,31 @@ def gan_routes(args: argparse.Namespace, device: torch.device, native: str, out:
     if args.compile != "off":
         routes[f"companion {native} + compile {args.compile}"] = (native, args.compile)
     ratios: dict[str, list[float]] = {name: [] for name in routes}
+    speeds: dict[str, list[float]] = {name: [] for name in ["reference", *routes]}
     generators: dict[str, nn.Module] = {}
     for pair in range(args.pairs):
         ref_ips, generators["reference"] = reference_epoch(args.data_dir, device, args.steps, 0)
+        speeds["reference"].append(ref_ips)
         print(f"pair {pair + 1}: {'reference (DataLoader + ToTensor + Sigmoid/BCELoss)':<52} {ref_ips:8.0f} images/s")
         for name, (precision, comp) in routes.items():
             ips, _, generators[name] = companion_run(args.data_dir, device, 1, args.steps, 0, compile_=comp,
                                                      precision=precision)  # fmt: skip
             ratios[name].append(ips / ref_ips)
+            speeds[name].append(ips)
             print(f"pair {pair + 1}: {name:<52} {ips:8.0f} images/s   {ips / ref_ips:.2f}x the reference", flush=True)
     for name, r in ratios.items():
         print(
             f"{name}: median {_median(r):.2f}x the reference over {len(r)} pairs ({', '.join(f'{v:.2f}' for v in r)})"
         )
         out[name] = {"ratios": r, "median": _median(r)}
+    if device.type == "cpu":  # how far float32 can go on this CPU at all: the work per step against its peak
+        reference_epoch(args.data_dir, device, 0, 0)
+        flops = {"reference": _FLOPS["reference"], "companion fp32": companion_flops(args.data_dir, device)}
+        peak = matmul_peak()
+        ref_steps = _median(speeds["reference"]) / 128
+        for name, f in flops.items():
+            print(ceiling(f"GAN {name}", f, _median(speeds[name]) / 128, ref_steps, peak, "steps/s"))
+        out["flops"] = {**flops, "matmul_peak_gflops": peak}
     try:
         from companion.data import load_dataset
         from companion.metrics import FIDScorer, get_classifier
@@ -289,13 +378,19 @@ def other_models(args: argparse.Namespace, out: dict) -> None:
         from companion.density import score_bpd
 
         steps = args.flow_steps
-        ratios, flows = [], {}
+        ratios, flows, todays = [], {}, []
         for _ in range(args.pairs):
             ref, flows["reference"] = flow_steps(args.data_dir, steps, fast=False)
             new, flows["companion"] = flow_steps(args.data_dir, steps, fast=True)
             ratios.append(new / ref)
+            todays.append(new)
             print(f"Glow, float32 step (batch 64): nflows' layers {ref:.2f} steps/s, today's {new:.2f}: "
                   f"{new / ref:.2f}x", flush=True)  # fmt: skip
+        flow_steps(args.data_dir, 0, fast=True)
+        peak = matmul_peak()
+        print(ceiling("Glow, today's step", _FLOPS["glow"], _median(todays), _median(todays), peak, "steps/s",
+                      "today's step"))  # fmt: skip
+        out["glow_flops"] = {"companion": _FLOPS["glow"], "matmul_peak_gflops": peak}
         test = load_dataset("mnist", "test", args.data_dir).images[:2000]
         bpd = {k: float(score_bpd(f, test, draws=1, seed=0).mean()) for k, f in flows.items()}
         print(f"Glow: median {_median(ratios):.2f}x over {args.pairs} pairs; after {steps} steps the first 2,000 "

@@ -56,6 +56,40 @@ def test_report_discriminator_is_exactly_the_reports() -> None:
     assert all(m.bias is None for m in _convs(d))
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("spectral", [False, True])
+def test_report_forward_is_its_layers_one_by_one(layout: torch.memory_format, spectral: bool) -> None:
+    """G's first layer is computed as a matrix product and D's last as a dot product (for speed):
+    the values and every parameter's gradient must be those of the layers run as convolutions."""
+    from companion.stabilisers import apply_spectral_norm
+
+    torch.manual_seed(0)
+    g, d = ReportGenerator().apply(dcgan_init), ReportDiscriminator().apply(dcgan_init)
+    if spectral:
+        d = apply_spectral_norm(d)
+        for m in d.modules():  # no power iteration, so that both passes see the same weight (BN still trains)
+            if type(m).__name__ == "_SpectralNorm":
+                m.eval()
+    # float64, so that the comparison is tight: batch norm over 6 images amplifies float32's rounding.
+    g, d = g.double().to(memory_format=layout), d.double().to(memory_format=layout)
+    z = torch.randn(6, 100, dtype=torch.float64)
+    got = d(g(z))
+    got.square().sum().backward()
+    params = {**{f"G.{n}": p for n, p in g.named_parameters()}, **{f"D.{n}": p for n, p in d.named_parameters()}}
+    grads = {n: p.grad.clone() for n, p in params.items()}
+    g.zero_grad(set_to_none=True)
+    d.zero_grad(set_to_none=True)
+    want = d.net(g.net(z.reshape(6, 100, 1, 1))).flatten()
+    want.square().sum().backward()
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    assert got.abs().max() > 0.1  # not a trivially small output
+    for n, p in params.items():
+        torch.testing.assert_close(grads[n], p.grad, rtol=1e-8, atol=1e-9, msg=lambda m, n=n: f"{n}: {m}")
+    # Another input size (D's last map 4x4, not 3x3) runs the convolution itself.
+    x = torch.rand(2, 1, 32, 32, dtype=torch.float64).to(memory_format=layout)
+    torch.testing.assert_close(d(x), d.net(x).flatten())
+
+
 @pytest.mark.parametrize("arch,channels,size", [("report28", 1, 28), ("dcgan64", 3, 64), ("dcgan64", 1, 64)])
 def test_shapes_and_ranges(arch: str, channels: int, size: int) -> None:
     g, d = build_gan(ArchSpec(arch, channels, 100))

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -201,3 +202,56 @@ def test_random_streams_continue_exactly_after_a_save_and_load() -> None:
     fresh = c.latent.get_state()
     c.load(saved, fixed, World(rank=1, size=2), cpu)
     assert torch.equal(c.latent.get_state(), fresh)
+
+
+# Multiply-adds per image of the report's pair, layer by layer (output pixels x C_in x C_out x kernel taps;
+# a transposed convolution: input pixels x C_in x C_out x taps). D's last layer: only its inner 3x3 meets the image.
+G_MACS = (1 * 100 * 256 * 9, 9 * 256 * 128 * 9, 49 * 128 * 64 * 9, 225 * 64 * 1 * 9)
+D_MACS = (196 * 1 * 28 * 16, 49 * 28 * 56 * 16, 9 * 56 * 112 * 16, 1 * 112 * 9)
+
+
+def test_gan_step_does_exactly_the_work_of_one_alternating_step() -> None:
+    """The FLOP counter over one trainer step equals the hand count: G forward, its weight and input gradients
+    (not z's); D on real and fake with weight gradients, input gradients below its first layer only; then D
+    again on the fake for G, input gradients only (D frozen). A D that kept its weight gradients in the G step,
+    or a fake not detached in the D step, adds work and fails here."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    g_total, d_total = sum(G_MACS), sum(D_MACS)
+    macs = (
+        g_total + g_total + (g_total - G_MACS[0])  # G: forward, weight gradients, input gradients but z's
+        + 3 * d_total  # D forward: real and fake (D step), fake again (G step)
+        + 2 * d_total  # D step: weight gradients, real and fake
+        + 2 * (d_total - D_MACS[0])  # D step: input gradients, not the images' (real data, detached fake)
+        + d_total  # G step: D's input gradients, all the way to the fake
+    )  # fmt: skip
+    torch.manual_seed(0)
+    g, d = build_gan(ArchSpec("report28", 1, 100))
+    g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+    data = make_synthetic(128)
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = GANTrainer(g, d, LOSSES["nonsaturating"], data, tiny(batch_size=128), Path(tmp),
+                        device=torch.device("cpu"), progress=False)  # fmt: skip
+        batch = next(iter(data.batches(128, torch.Generator().manual_seed(0))))
+        with FlopCounterMode(display=False) as counter:
+            tr._train_step(batch, torch.zeros(len(STEP_FIELDS)))
+    assert counter.get_total_flops() == 2 * 128 * macs == 9_534_717_952
+
+
+def test_speed_benchmark_ceiling_arithmetic() -> None:
+    """benchmarks/train_speed.py's ceiling line: GFLOP/s reached = FLOPs x steps/s; the most a step can run at
+    the matrix product's rate = peak / FLOPs; the ratio against the reference's measured speed."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("train_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    line = bench.ceiling("GAN x", 4 * 10**9, 5.0, 8.0, 100.0, "steps/s")
+    # 4 GFLOP x 5 steps/s = 20 GFLOP/s, 20% of 100; 100 / 4 = 25 steps/s at most, 25 / 8 = 3.12x.
+    assert line == (
+        "GAN x: 4.00 GFLOP per step, run at 20 GFLOP/s (20% of the matrix product's 100); at that rate alone it "
+        "would make 25.00 steps/s, at most 3.12x the reference"
+    )
+    a = torch.randn(64, 64, requires_grad=True)
+    assert bench.step_flops(lambda: (a @ a).sum().backward()) == 3 * 2 * 64**3  # forward, and both gradients

@@ -52,7 +52,13 @@ class ReportGenerator(nn.Module):
         )
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
+        # On its 1x1 input the first transposed convolution is a matrix product,
+        # h[b, o, i, j] = sum_c z[b, c] W[c, o, i, j]: the same numbers, ~4x faster on the CPU
+        # than the convolution kernel (benchmarks/train_speed.py). Rows come out as (i, j, o):
+        # channels-last, the layout the next layers run fastest in.
+        w = self.net[0].weight  # (latent_dim, 256, 3, 3); the module's own parameter (state dict unchanged)
+        h = z.reshape(z.shape[0], self.latent_dim) @ w.permute(0, 2, 3, 1).reshape(self.latent_dim, -1)
+        return self.net[1:](h.reshape(z.shape[0], 3, 3, w.shape[1]).permute(0, 3, 1, 2))
 
 
 # --8<-- [end:generator]
@@ -91,7 +97,15 @@ class ReportDiscriminator(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten()
+        h = self.net[:-1](x)
+        last = self.net[-1]
+        if h.shape[-2:] != (3, 3):  # another image size: the convolution itself
+            return last(h).flatten()
+        # On a 3x3 input the last 4x4 convolution (stride 2, padding 1) has one output, and only its
+        # kernel's inner 3x3 meets the image (the border meets the zero padding): a dot product,
+        # a = sum_{c,u,v} W[0, c, u+1, v+1] h[c, u, v], the same numbers ~10x faster on the CPU.
+        w = last.weight[:, :, 1:4, 1:4]  # (1, 112, 3, 3); through a parametrisation (spectral norm) if any
+        return (h.permute(0, 2, 3, 1).flatten(1) @ w.permute(2, 3, 1, 0).reshape(-1, 1)).flatten()
 
 
 # --8<-- [end:discriminator]

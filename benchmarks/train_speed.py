@@ -26,7 +26,8 @@ and check that the result after the same steps is the same (held-out bits/dim wi
 Every route is timed in ``--pairs`` alternated pairs (reference, then companion) and the median ratio is
 printed: one pair varies by 0.25 on a shared machine. ``--isa avx2`` runs the whole benchmark again in a
 process whose PyTorch kernels (``ATEN_CPU_CAPABILITY``) and oneDNN (``ONEDNN_MAX_CPU_ISA``) are limited to
-AVX2: an AVX2 CPU's float32 code paths on this machine (not an AVX2 CPU's memory system). The header says
+AVX2 (and MKL's matrix products, ``MKL_ENABLE_INSTRUCTIONS``): an AVX2 CPU's float32 code paths on this machine
+(not an AVX2 CPU's memory system). The header says
 what the machine is (read from /proc/cpuinfo) and what the kernels used.
 
     python benchmarks/train_speed.py --data-dir ../shared/data
@@ -107,9 +108,15 @@ def step_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
+#: Every `matmul_peak` measurement of this run: a shared machine's rate varies (146-183 GFLOP/s natively in
+#: one day's runs), so the ceilings use the fastest, measured between the timed pairs.
+_PEAKS: list[float] = []
+
+
 def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
     """GFLOP/s of a float32 n x n matrix product on this machine (the best of ``repeats`` timings of 10 each):
-    the rate its best-tuned kernel reaches, a practical ceiling for the convolutions of a training step."""
+    the rate its best-tuned kernel reaches, a practical ceiling for the convolutions of a training step. Returns
+    the fastest of this and every earlier measurement of the run."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
         a @ b
@@ -119,7 +126,8 @@ def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
         for _ in range(10):
             a @ b
         best = min(best, (time.perf_counter() - t0) / 10)
-    return 2 * n**3 / best / 1e9
+    _PEAKS.append(2 * n**3 / best / 1e9)
+    return max(_PEAKS)
 
 
 def ceiling(
@@ -342,11 +350,14 @@ def gan_routes(args: argparse.Namespace, device: torch.device, native: str, out:
             ratios[name].append(ips / ref_ips)
             speeds[name].append(ips)
             print(f"pair {pair + 1}: {name:<52} {ips:8.0f} images/s   {ips / ref_ips:.2f}x the reference", flush=True)
+        if device.type == "cpu":
+            matmul_peak()
     for name, r in ratios.items():
         print(
             f"{name}: median {_median(r):.2f}x the reference over {len(r)} pairs ({', '.join(f'{v:.2f}' for v in r)})"
         )
-        out[name] = {"ratios": r, "median": _median(r)}
+        out[name] = {"ratios": r, "median": _median(r), "images_per_s": speeds[name]}
+    out["reference"] = {"images_per_s": speeds["reference"]}
     if device.type == "cpu":  # how far float32 can go on this CPU at all: the work per step against its peak
         reference_epoch(args.data_dir, device, 0, 0)
         flops = {"reference": _FLOPS["reference"], "companion fp32": companion_flops(args.data_dir, device)}
@@ -378,12 +389,14 @@ def other_models(args: argparse.Namespace, out: dict) -> None:
         from companion.density import score_bpd
 
         steps = args.flow_steps
-        ratios, flows, todays = [], {}, []
+        ratios, flows, todays, refs = [], {}, [], []
         for _ in range(args.pairs):
             ref, flows["reference"] = flow_steps(args.data_dir, steps, fast=False)
+            refs.append(ref)
             new, flows["companion"] = flow_steps(args.data_dir, steps, fast=True)
             ratios.append(new / ref)
             todays.append(new)
+            matmul_peak()
             print(f"Glow, float32 step (batch 64): nflows' layers {ref:.2f} steps/s, today's {new:.2f}: "
                   f"{new / ref:.2f}x", flush=True)  # fmt: skip
         flow_steps(args.data_dir, 0, fast=True)
@@ -395,18 +408,79 @@ def other_models(args: argparse.Namespace, out: dict) -> None:
         bpd = {k: float(score_bpd(f, test, draws=1, seed=0).mean()) for k, f in flows.items()}
         print(f"Glow: median {_median(ratios):.2f}x over {args.pairs} pairs; after {steps} steps the first 2,000 "
               f"test digits score {bpd['reference']:.4f} and {bpd['companion']:.4f} bits/dim")  # fmt: skip
-        out["glow"] = {"ratios": ratios, "median": _median(ratios), "bpd": bpd, "steps": steps}
+        out["glow"] = {"ratios": ratios, "median": _median(ratios), "bpd": bpd, "steps": steps,
+                       "steps_per_s": {"reference": refs, "companion": todays}}  # fmt: skip
     if "glo" in models:
-        ratios, losses = [], {}
+        ratios, losses, speeds = [], {}, {"reference": [], "companion": []}
         for _ in range(args.pairs):
             ref, losses["reference"] = glo_steps(args.data_dir, args.glo_steps, channels_last=False)
             new, losses["companion"] = glo_steps(args.data_dir, args.glo_steps, channels_last=True)
             ratios.append(new / ref)
+            speeds["reference"].append(ref)
+            speeds["companion"].append(new)
             print(f"GLO step (batch 128): default memory format {ref:.0f} images/s, channels-last {new:.0f}: "
                   f"{new / ref:.2f}x", flush=True)  # fmt: skip
         print(f"GLO: median {_median(ratios):.2f}x; loss after {args.glo_steps} steps {losses['reference']:.5f} "
               f"and {losses['companion']:.5f}")  # fmt: skip
-        out["glo"] = {"ratios": ratios, "median": _median(ratios), "loss": losses}
+        out["glo"] = {"ratios": ratios, "median": _median(ratios), "loss": losses, "images_per_s": speeds}
+
+
+def _column(r: dict) -> str:
+    """A results file's machine, as the table's column header: the kernels it ran and whether bf16 was native."""
+    isa = "AVX2" if r["onednn_max_isa"].upper() == "AVX2" else r["kernels"]
+    return f"{isa} kernels, {'native bf16' if r['native_bf16'] else 'float32 only'}"
+
+
+def speed_table(results: list[dict]) -> str:
+    """The book's speed table (Markdown), one column per results file written by ``--json``: medians over the
+    alternated pairs, each ratio against its reference in the same run, and the float32 ceilings (`ceiling`)."""
+
+    def cells(r: dict) -> list[str]:
+        ref_steps = _median(r["reference"]["images_per_s"]) / 128
+        gan_steps = _median(r["companion fp32"]["images_per_s"]) / 128
+        gan_flops, gan_peak = r["flops"]["companion fp32"], r["flops"]["matmul_peak_gflops"]
+        glow = r["glow"]
+        glow_steps = _median(glow["steps_per_s"]["companion"])
+        glow_flops, glow_peak = r["glow_flops"]["companion"], r["glow_flops"]["matmul_peak_gflops"]
+        bf16 = r.get("companion bf16 (auto)")
+
+        def rate(flops: int, per_second: float, peak: float) -> str:
+            reached = flops * per_second / 1e9
+            return f"{flops / 1e9:.2f} GFLOP at {reached:.0f} GFLOP/s ({reached / peak:.0%} of {peak:.0f})"
+
+        return [
+            f"{ref_steps * 128:,.0f} images/s",
+            " / ".join(
+                f"{r[k]['fid']:.0f}" for k in ("reference", "companion fp32", "companion bf16 (auto)") if k in r
+            ),
+            f"{gan_steps * 128:,.0f} images/s, {r['companion fp32']['median']:.2f}x",
+            f"{_median(bf16['images_per_s']):,.0f} images/s, {bf16['median']:.2f}x" if bf16 else "(no native bf16)",
+            rate(gan_flops, gan_steps, gan_peak),
+            f"{gan_peak * 1e9 / gan_flops / ref_steps:.2f}x",
+            f"{glow_steps:.2f} steps/s, {glow['median']:.2f}x",
+            rate(glow_flops, glow_steps, glow_peak),
+            f"{glow_peak * 1e9 / glow_flops / glow_steps:.2f}x",
+            f"{glow['bpd']['reference']:.4f} / {glow['bpd']['companion']:.4f}",
+            f"{_median(r['glo']['images_per_s']['companion']):,.0f} images/s, {r['glo']['median']:.2f}x",
+        ]
+
+    labels = [
+        "GAN: the report's loop (the reference)",
+        "GAN: FID after the same steps, loop / float32 / bf16 (one seed: nothing broke, not a ranking)",
+        "GAN: this trainer, float32",
+        "GAN: this trainer, bf16 autocast (`--precision auto`)",
+        "GAN float32 step: work, and the rate it ran at (share of the matrix product's)",
+        "GAN float32: the most any trainer of this step could reach against the reference",
+        "Glow float32 step: today's layers, against nflows' own",
+        "Glow float32 step: work, and the rate it ran at (share of the matrix product's)",
+        "Glow float32: the most any faster step could reach against today's",
+        "Glow: bits/dim after the same steps, nflows' layers / today's",
+        "GLO step: channels-last, against the default memory layout",
+    ]
+    columns = [cells(r) for r in results]
+    lines = ["| | " + " | ".join(_column(r) for r in results) + " |", "|---" * (len(results) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(c[i] for c in columns) + " |" for i, label in enumerate(labels)]
+    return "\n".join(lines) + "\n"
 
 
 def _header() -> dict:
@@ -442,13 +516,26 @@ def main() -> None:
     p.add_argument("--compile", choices=("off", "default", "reduce-overhead"), default="off",
                    help="add a torch.compile route in this mode")  # fmt: skip
     p.add_argument("--json", type=Path, help="write the numbers here too")
+    p.add_argument("--table", nargs="+", type=Path, metavar=("OUT", "JSON"),
+                   help="write the book's table to OUT from files written by --json (runs nothing)")  # fmt: skip
     args = p.parse_args()
+    if args.table:
+        from companion.fsutil import atomic_write
+
+        text = speed_table([json.loads(f.read_text()) for f in args.table[1:]])
+        atomic_write(args.table[0], lambda f: f.write(text.encode()))
+        return
     import os
     import subprocess
     import sys
 
     if args.isa == "avx2" and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
-        env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+        env = {
+            **os.environ,
+            "ATEN_CPU_CAPABILITY": "avx2",
+            "ONEDNN_MAX_CPU_ISA": "AVX2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        }
         raise SystemExit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
     from companion.device import resolve_device, resolve_precision
 
@@ -470,6 +557,7 @@ def main() -> None:
             total += sec
         print(f"3 losses x 20 epochs: {total:.1f} s")
         out["full_3x20_seconds"] = total
+    out["matmul_peaks_gflops"] = _PEAKS  # every measurement of the run; the ceilings use the fastest
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 

@@ -238,15 +238,20 @@ def test_gan_step_does_exactly_the_work_of_one_alternating_step() -> None:
     assert counter.get_total_flops() == 2 * 128 * macs == 9_534_717_952
 
 
-def test_speed_benchmark_ceiling_arithmetic() -> None:
-    """benchmarks/train_speed.py's ceiling line: GFLOP/s reached = FLOPs x steps/s; the most a step can run at
-    the matrix product's rate = peak / FLOPs; the ratio against the reference's measured speed."""
+def _speed_benchmark():
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
     spec = importlib.util.spec_from_file_location("train_speed", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_speed_benchmark_ceiling_arithmetic() -> None:
+    """benchmarks/train_speed.py's ceiling line: GFLOP/s reached = FLOPs x steps/s; the most a step can run at
+    the matrix product's rate = peak / FLOPs; the ratio against the reference's measured speed."""
+    bench = _speed_benchmark()
     line = bench.ceiling("GAN x", 4 * 10**9, 5.0, 8.0, 100.0, "steps/s")
     # 4 GFLOP x 5 steps/s = 20 GFLOP/s, 20% of 100; 100 / 4 = 25 steps/s at most, 25 / 8 = 3.12x.
     assert line == (
@@ -255,3 +260,61 @@ def test_speed_benchmark_ceiling_arithmetic() -> None:
     )
     a = torch.randn(64, 64, requires_grad=True)
     assert bench.step_flops(lambda: (a @ a).sum().backward()) == 3 * 2 * 64**3  # forward, and both gradients
+
+
+def _results(native: bool) -> dict:
+    """A results file as ``--json`` writes it, with numbers whose table entries are easy to compute by hand."""
+    r = {
+        "kernels": "AVX512" if native else "AVX2", "onednn_max_isa": "unlimited" if native else "AVX2",
+        "native_bf16": native,
+        "reference": {"images_per_s": [896.0, 640.0, 768.0], "fid": 1637.1},  # median 768: 6 steps of 128 a second
+        "companion fp32": {"images_per_s": [1280.0, 1000.0, 1400.0], "median": 1.67, "fid": 1737.5},  # 10 steps/s
+        "flops": {"reference": 6 * 10**9, "companion fp32": 5 * 10**9, "matmul_peak_gflops": 100.0},
+        "glow": {"median": 1.1, "steps_per_s": {"reference": [1.0] * 3, "companion": [2.5, 2.0, 1.5]},
+                 "bpd": {"reference": 3.10204, "companion": 3.10196}},
+        "glow_flops": {"companion": 40 * 10**9, "matmul_peak_gflops": 160.0},
+        "glo": {"median": 1.08, "images_per_s": {"reference": [1.0] * 3, "companion": [1900.0, 2000.0, 2100.0]}},
+    }  # fmt: skip
+    if native:
+        r["companion bf16 (auto)"] = {"images_per_s": [1500.0, 1536.0, 1600.0], "median": 2.0, "fid": 1721.4}
+    return r
+
+
+def test_speed_table_is_the_results_files() -> None:
+    """The book's speed table from two results files, every cell by hand: GAN float32 at 10 steps/s x 5 GFLOP =
+    50 GFLOP/s, half of 100; at 100 GFLOP/s the step would make 20 steps/s, 20 / 6 = 3.33x the reference; the
+    Glow at 2 steps/s x 40 GFLOP = 80 GFLOP/s, half of 160, at most 160 / 40 / 2 = 2.00x today's step."""
+    table = _speed_benchmark().speed_table([_results(True), _results(False)])
+    rows = [line.split(" | ") for line in table.splitlines()]
+    assert rows[0][1:] == ["AVX512 kernels, native bf16", "AVX2 kernels, float32 only |"]
+    cells = {row[0].lstrip("| "): row[1] for row in rows[2:]}
+    avx2 = {row[0].lstrip("| "): row[2].rstrip(" |") for row in rows[2:]}
+    assert cells == {
+        "GAN: the report's loop (the reference)": "768 images/s",
+        "GAN: FID after the same steps, loop / float32 / bf16 (one seed: nothing broke, not a ranking)":
+            "1637 / 1738 / 1721",
+        "GAN: this trainer, float32": "1,280 images/s, 1.67x",
+        "GAN: this trainer, bf16 autocast (`--precision auto`)": "1,536 images/s, 2.00x",
+        "GAN float32 step: work, and the rate it ran at (share of the matrix product's)":
+            "5.00 GFLOP at 50 GFLOP/s (50% of 100)",
+        "GAN float32: the most any trainer of this step could reach against the reference": "3.33x",
+        "Glow float32 step: today's layers, against nflows' own": "2.00 steps/s, 1.10x",
+        "Glow float32 step: work, and the rate it ran at (share of the matrix product's)":
+            "40.00 GFLOP at 80 GFLOP/s (50% of 160)",
+        "Glow float32: the most any faster step could reach against today's": "2.00x",
+        "Glow: bits/dim after the same steps, nflows' layers / today's": "3.1020 / 3.1020",
+        "GLO step: channels-last, against the default memory layout": "2,000 images/s, 1.08x",
+    }  # fmt: skip
+    assert avx2["GAN: this trainer, bf16 autocast (`--precision auto`)"] == "(no native bf16)"
+    assert avx2["GAN: this trainer, float32"] == cells["GAN: this trainer, float32"]
+    assert avx2["GAN: FID after the same steps, loop / float32 / bf16 (one seed: nothing broke, not a ranking)"] == (
+        "1637 / 1738"
+    )
+
+
+def test_book_speed_table_comes_from_its_results_files() -> None:
+    """docs/assets/speed/table.md, which both editions include, is what --table writes from the two runs' files."""
+    root = Path(__file__).resolve().parents[1] / "docs" / "assets" / "speed"
+    results = [json.loads((root / f"cpu-{isa}.json").read_text()) for isa in ("native", "avx2")]
+    assert (root / "table.md").read_text() == _speed_benchmark().speed_table(results)
+    assert [r["onednn_max_isa"] for r in results] == ["unlimited", "AVX2"]

@@ -279,7 +279,8 @@ def train_glo(
     steps = steps_per_epoch(n // world.size, cfg.batch_size)
     spec = ArchSpec("report28", images.shape[1], cfg.latent_dim)
     torch.manual_seed(cfg.seed)
-    # channels-last memory: oneDNN's fast convolutions on the CPU (as the GAN trainer); not on Apple's MPS
+    # channels-last memory, as the GAN trainer (not on Apple's MPS); for GLO's float32 step it measured no faster
+    # than the default layout (0.94-0.97x, benchmarks/train_speed.py --models glo), and no slower
     fmt = torch.channels_last if device.type != "mps" else torch.contiguous_format
     G = build_generator(spec).to(device, memory_format=fmt)
     codes = nn.Embedding(n, cfg.latent_dim, sparse=True).to(device)

@@ -93,7 +93,8 @@ def reference_epoch(data_dir: str, device: torch.device, steps: int | None, seed
     return n / (time.perf_counter() - t0), report_g.eval()
 
 
-#: Floating-point operations of one training step per route, filled by `count_flops`.
+#: Floating-point operations of one training step per route, filled by `reference_epoch` and `flow_steps`
+#: when called with ``steps=0``.
 _FLOPS: dict[str, int] = {}
 
 
@@ -130,13 +131,18 @@ def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
     return max(_PEAKS)
 
 
+def at_peak(flops: int, per_second: float, peak: float) -> tuple[float, float]:
+    """(GFLOP/s a step of ``flops`` reached at ``per_second`` steps a second, the steps a second it would make if
+    every operation ran at ``peak`` GFLOP/s and nothing else cost time)."""
+    return flops * per_second / 1e9, peak * 1e9 / flops
+
+
 def ceiling(
     name: str, flops: int, per_second: float, ref_per_second: float, peak: float, unit: str, ref: str = "the reference"
 ) -> str:
     """One line: a step's GFLOP, the rate it reached, and the ratio it could reach at most (every operation at
     the matrix product's rate, nothing else costing time) against the reference's measured speed."""
-    reached = flops * per_second / 1e9
-    best = peak * 1e9 / flops
+    reached, best = at_peak(flops, per_second, peak)
     return (f"{name}: {flops / 1e9:.2f} GFLOP per step, run at {reached:.0f} GFLOP/s ({reached / peak:.0%} of the "
             f"matrix product's {peak:.0f}); at that rate alone it would make {best:.2f} {unit}, at most "
             f"{best / ref_per_second:.2f}x {ref}")  # fmt: skip
@@ -445,7 +451,7 @@ def speed_table(results: list[dict]) -> str:
         bf16 = r.get("companion bf16 (auto)")
 
         def rate(flops: int, per_second: float, peak: float) -> str:
-            reached = flops * per_second / 1e9
+            reached, _ = at_peak(flops, per_second, peak)
             return f"{flops / 1e9:.2f} GFLOP at {reached:.0f} GFLOP/s ({reached / peak:.0%} of {peak:.0f})"
 
         return [
@@ -456,10 +462,10 @@ def speed_table(results: list[dict]) -> str:
             f"{gan_steps * 128:,.0f} images/s, {r['companion fp32']['median']:.2f}x",
             f"{_median(bf16['images_per_s']):,.0f} images/s, {bf16['median']:.2f}x" if bf16 else "(no native bf16)",
             rate(gan_flops, gan_steps, gan_peak),
-            f"{gan_peak * 1e9 / gan_flops / ref_steps:.2f}x",
+            f"{at_peak(gan_flops, gan_steps, gan_peak)[1] / ref_steps:.2f}x",
             f"{glow_steps:.2f} steps/s, {glow['median']:.2f}x",
             rate(glow_flops, glow_steps, glow_peak),
-            f"{glow_peak * 1e9 / glow_flops / glow_steps:.2f}x",
+            f"{at_peak(glow_flops, glow_steps, glow_peak)[1] / glow_steps:.2f}x",
             f"{glow['bpd']['reference']:.4f} / {glow['bpd']['companion']:.4f}",
             f"{_median(r['glo']['images_per_s']['companion']):,.0f} images/s, {r['glo']['median']:.2f}x",
         ]

@@ -21,12 +21,26 @@ route existed, sampling seed 1): the stored mapper (4:100) 43.4; 4:20 53.5 (81 s
 in the same script (a pool of 4 x 60,000 noise vectors, each code's nearest sample fixed as its pair for 3
 epochs of regression, 10 rounds, 560 s) gave 42.9. More candidates buy in 20 epochs what 4 buy in 100, at
 about the same cost; none of these goes below about 43, where the mixture reaches 29.9 (k = 100 above).
+
+``--codes``, ``--stored`` and ``--markdown`` give chapter 5's table of FID beside precision and recall
+(`companion.coverage`), on a GLO run trained again with the book's settings (``book:glo`` ships without its codes):
+
+    python benchmarks/glo_samplers.py --checkpoint runs/glo/book/seed0/ckpt.pt --codes --stored --k \\
+        --imle 16:60:100 32:100:100 --samples 5000 --markdown docs/assets/glo/samplers_pr.md
+
+On that run (2026-12-07; FID, precision, recall): G on its training codes 5.1, 0.887, 0.879; the stored IMLE
+mapper 45.9, 0.882, 0.408; the mixture 26.6, 0.830, 0.689. IMLE loses recall, not precision. A noise as
+wide as the codes with more candidates and epochs, where the 20-epoch trial above had lost with a wider noise,
+buys it back: 16 candidates, 60 epochs 30.8 (recall 0.534, 4.7 min); 32 candidates, 100 epochs 28.1
+(recall 0.608, 14.7 min).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -35,29 +49,49 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="a GLO run's ckpt.pt (with its training codes)")
     p.add_argument("--k", type=int, nargs="*", default=[1, 10, 25, 50, 100, 200])
-    p.add_argument("--imle", nargs="*", default=[], metavar="C:E", help="IMLE mappers: candidates:epochs")
+    p.add_argument(
+        "--imle", nargs="*", default=[], metavar="C:E[:D]", help="IMLE mappers: candidates:epochs[:noise dimensions]"
+    )
+    p.add_argument("--stored", action="store_true", help="also score the samplers stored in the checkpoint")
     p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--codes", action="store_true", help="also score G on training codes drawn at random (the ceiling)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown table, the command under it")
     args = p.parse_args()
 
     from companion.checkpoint import GLO_FORMAT, load_checkpoint
+    from companion.coverage import classifier_features, precision_recall
     from companion.data import load_dataset
     from companion.latent_samplers import IMLEConfig, MixtureCodes, MixtureConfig, train_imle
     from companion.metrics import FIDScorer, blank_samples, get_classifier
     from companion.models import ArchSpec, build_generator
     from companion.pixels import to_uint8
 
+    start = time.perf_counter()
     ck = load_checkpoint(args.checkpoint, GLO_FORMAT)
     G = build_generator(ArchSpec(**ck["meta"]["arch"]))
     G.load_state_dict(ck["generator"])
     G.eval()
     codes = ck["codes"].float()
     reference = load_dataset("mnist", "train", args.data_dir).images[:10000]
-    scorer = FIDScorer(get_classifier("mnist", args.data_dir, "cpu", False), reference)
-    fits = [(f"k = {k:4d}", lambda k=k: MixtureCodes.fit(codes, MixtureConfig(components=k)).sample) for k in args.k]
+    classifier = get_classifier("mnist", args.data_dir, "cpu", False)
+    scorer = FIDScorer(classifier, reference)
+    real = classifier_features(classifier, reference[: args.samples])
+
+    def training_codes(n: int, g: torch.Generator) -> torch.Tensor:
+        return codes[torch.randint(0, len(codes), (n,), generator=g)]
+
+    fits = [("training codes", lambda: training_codes)] * args.codes
+    if args.stored:
+        from companion.latent_samplers import load_samplers
+
+        fits += [(f"stored {name}", lambda law=law: law) for name, law in load_samplers(ck).items()]
+    fits += [(f"k = {k:4d}", lambda k=k: MixtureCodes.fit(codes, MixtureConfig(components=k)).sample) for k in args.k]
     for spec in args.imle:
-        c, e = (int(v) for v in spec.split(":"))
-        fits.append((f"IMLE {c}:{e}", lambda c=c, e=e: train_imle(codes, IMLEConfig(candidates=c, epochs=e))[0].sample))
+        c, e, *d = (int(v) for v in spec.split(":"))
+        cfg = IMLEConfig(candidates=c, epochs=e, **({"noise_dim": d[0]} if d else {}))
+        fits.append((f"IMLE {spec}", lambda cfg=cfg: train_imle(codes, cfg)[0].sample))
+    rows: list[list[str]] = []
     for name, fit in fits:
         t0 = time.perf_counter()
         sample = fit()
@@ -66,9 +100,41 @@ def main() -> int:
             z = sample(args.samples, torch.Generator().manual_seed(0))
             images = to_uint8(torch.cat([G(b) for b in z.split(1000)]))
         r = scorer.score_images(images)
-        print(f"{name}: FID {r['fid']:7.1f}, {r['modes']} classes, {blank_samples(images)} blank of "
-              f"{args.samples}, fit {seconds:.0f} s")  # fmt: skip
+        pr = precision_recall(real, classifier_features(classifier, images))
+        blank = blank_samples(images)
+        print(f"{name}: FID {r['fid']:7.1f}, precision {pr['precision']:.3f}, recall {pr['recall']:.3f}, "
+              f"{r['modes']} classes, {blank} blank of {args.samples}, fit {seconds:.0f} s")  # fmt: skip
+        rows.append([_label(name), f"{r['fid']:.1f}", f"{pr['precision']:.3f}", f"{pr['recall']:.3f}",
+                     str(r["modes"]), str(blank), f"{seconds / 60:.1f}"])  # fmt: skip
+    if args.markdown is not None:
+        import platform
+        import shlex
+
+        from companion.chapters.common import machine
+        from companion.fsutil import atomic_write
+
+        header = ["latent sampler", "FID (classifier features)", "precision (k = 3)", "recall (k = 3)",
+                  "classes covered", "blank samples", "fit (CPU min)"]  # fmt: skip
+        lines = ["| " + " | ".join(r) + " |" for r in [header, ["---"] * len(header), *rows]]
+        command = shlex.join(["python", "benchmarks/glo_samplers.py", *sys.argv[1:]])
+        lines += ["", f"Generated by `{command}` on {time.strftime('%Y-%m-%d')} in "
+                  f"{(time.perf_counter() - start) / 60:.1f} min ({machine()}, torch {torch.__version__}, "
+                  f"Python {platform.python_version()})."]  # fmt: skip
+        text = "\n".join(lines) + "\n"
+        atomic_write(args.markdown, lambda f: f.write(text.encode()))
     return 0
+
+
+def _label(name: str) -> str:
+    """A results row's sampler, in words: ``IMLE 16:60:100`` -> ``IMLE, 16 candidates, 60 epochs, 100-d noise``."""
+    if name.startswith("IMLE "):
+        c, e, *d = name[5:].split(":")
+        return f"IMLE, {c} candidates, {e} epochs, {d[0] if d else 16}-d noise"
+    if name.startswith("k = "):
+        return f"mixture, {name[4:].strip()} components"
+    return {"stored imle": "IMLE as stored (4 candidates, 100 epochs, 16-d noise)",
+            "stored gmm": "mixture as stored (100 components)", "stored gaussian": "one Gaussian as stored",
+            "training codes": "the training codes themselves (G's reconstructions)"}.get(name, name)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ GUARDS = {
     "companion/inversion.py": ["tests/test_priors.py", "tests/test_inversion.py"],
     "companion/bookmodels.py": ["tests/test_bookmodels.py"],
     "companion/chapters/compare_draw.py": ["tests/test_chapters.py::test_compare_chapter"],
+    "companion/chapters/compare_work.py": ["tests/test_chapters.py::test_compare_chapter"],
+    "companion/coverage.py": ["tests/test_coverage.py"],
 }
 
 L, S, M, F, ST = (
@@ -375,6 +377,21 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "GAN trainer: D's weight gradients computed in the G step too (wasted work, the report loop's)"),
     (TR, "fake_logits = D(fake.detach()).float()", "fake_logits = D(fake).float()",
      "GAN trainer: the fake not detached in the D step (G's graph traversed for nothing)"),
+    # --- precision and recall; IMLE's step; the comparison's samples cache (issue 30) ----------------------------
+    ("companion/coverage.py", "kthvalue(k + 1, dim=1)", "kthvalue(k, dim=1)",
+     "k-NN radius: the point's zero distance to itself counted as a neighbour"),
+    ("companion/coverage.py", "precision = _inside(fake, real, knn_radii(real, k, chunk), chunk)",
+     "precision = _inside(fake, real, knn_radii(fake, k, chunk), chunk)", "precision: the fake set's radii"),
+    ("companion/coverage.py", "(torch.cdist(p, centres) <= radii[None]).any(1)",
+     "(torch.cdist(p, centres) <= radii[None]).all(1)", "precision/recall: inside every ball, not some ball"),
+    ("companion/coverage.py", '"recall": float(recall.double().mean())', '"recall": float(precision.double().mean())',
+     "recall reported as the precision"),
+    (LS, "loss = (mapper(e[nn_idx]) - z)", "loss = (mapper(e[: len(z)]) - z)",
+     "IMLE: the first candidates pulled, not each code's nearest"),
+    (LS, "nn_idx = nearest_neighbours(z, mapper(e))", "nn_idx = nearest_neighbours(mapper(e), z)",
+     "IMLE: matched from the samples to the codes (the direction that drops modes)"),
+    ("companion/chapters/compare_work.py", "key = content_key(model=_fp(pr), samplers=_samplers_fp(pr, ref),",
+     "key = content_key(model=_fp(pr),", "comparison: the samples cache blind to refitted GLO samplers"),
 ]  # fmt: skip
 
 #: Mutants that cannot change any result, with the reason (none at present).

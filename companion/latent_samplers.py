@@ -22,7 +22,10 @@ Two ways to draw them, both fitted to the learned codes $\{z_i\}$ (on the sphere
   noise space (16 dimensions, not 64) leave less noise unmatched: blank samples went from 3.4% to 0.1% on
   a validation run (`IMLEConfig`; how both were chosen is in `companion.glo`'s docstring). The blank
   samples that remained in the book's full run (440 of 10,000) had another cause, a region of noise that
-  ReLUs sent to one point (`CodeMapper`); with leaky units none is left (0 of 10,000).
+  ReLUs sent to one point (`CodeMapper`); with leaky units none is left (0 of 10,000). Measured apart
+  (`companion.coverage`), IMLE's samples are as precise as G's reconstructions of the codes and cover less
+  of the digits (lower recall); a noise as wide as the codes and more candidates per code buy recall back,
+  at a CPU cost the book's defaults do not pay (``benchmarks/glo_samplers.py``, chapter 5).
 """
 
 from __future__ import annotations
@@ -163,7 +166,7 @@ class MixtureCodes:
                 continue
             mu = zj.mean(0)
             scatter = (zj - mu).T @ (zj - mu)
-            cov = (scatter + d * glob) / (zj.shape[0] - 1 + d)
+            cov = (scatter + d * glob) / (zj.shape[0] + d)
             weights.append(zj.shape[0] / n)
             means.append(mu)
             chols.append(torch.linalg.cholesky(cov + 1e-9 * float(cov.diagonal().mean()) * torch.eye(d, dtype=z.dtype)))
@@ -263,10 +266,11 @@ def train_imle(codes: Tensor, cfg: IMLEConfig = IMLEConfig(), progress: bool = F
         for start in range(0, codes.shape[0] - cfg.batch_size + 1, cfg.batch_size):
             z = codes[perm[start : start + cfg.batch_size]]
             e = torch.randn(cfg.batch_size * cfg.candidates, cfg.noise_dim, generator=g)
-            samples = mapper(e)
             with torch.no_grad():
-                nn_idx = nearest_neighbours(z, samples)
-            loss = (samples[nn_idx] - z).square().sum(1).mean()
+                nn_idx = nearest_neighbours(z, mapper(e))
+            # Only the matched samples carry a gradient: map their noise again with autograd on, not all
+            # candidates (the same loss and gradient; with 16 candidates per code, a third of the time).
+            loss = (mapper(e[nn_idx]) - z).square().sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

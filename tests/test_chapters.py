@@ -440,6 +440,17 @@ def test_compare_chapter(tmp_path: Path) -> None:
         assert (f"the {winner} prior is better" in line) if winner else ("no difference" in line)
         assert (f"הפריור של ה-{winner} טוב יותר" in he) if winner else ("לא מבחינות בהבדל" in he)
 
+    # Samplers refitted on the same G: the samples table follows them (its cache is keyed by the samplers too).
+    from companion.latent_samplers import IMLEConfig, MixtureConfig, store_samplers
+
+    glo_rows = lambda r: {row["law"]: row["fid"] for row in r["samples"] if row["model"] == "GLO (chapter 5)"}  # noqa: E731
+    assert set(glo_rows(res)) == {"Gaussian over its codes"}  # the dry GLO run stores no samplers: only this one
+    store_samplers(tmp_path / "r" / "dry" / "models" / "glo" / "ckpt.pt", IMLEConfig(epochs=1),
+                   mixture_cfg=MixtureConfig(components=2))  # fmt: skip
+    assert compare.main(argv) == 0
+    again = glo_rows(json.loads((a / "results.json").read_text()))
+    assert set(again) == {"Gaussian over its codes", "IMLE mapper (GLANN)", "mixture of Gaussians over its codes"}
+
 
 def test_a_chapter_takes_another_chapters_model_in_this_order(tmp_path: Path, monkeypatch) -> None:
     """Given > the reader's own run > trained under --retrain > the book's shipped model; never trained by default."""

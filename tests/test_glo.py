@@ -343,6 +343,34 @@ def test_imle_pulls_samples_onto_the_codes() -> None:
     assert (s[hit] - codes).norm(dim=1).max() < 0.5  # every code has a sample near it: no mode dropped
 
 
+def test_imle_training_equals_mapping_every_candidate_with_autograd() -> None:
+    """`train_imle` maps only the matched noise again with autograd on; the reference below maps every candidate
+    with autograd and indexes the matched rows (IMLE as written). Same draws, same loss: the same mapper."""
+    from companion.latent_samplers import CodeMapper, IMLEConfig, nearest_neighbours, train_imle
+
+    codes = project_to_sphere(torch.randn(64, 6, generator=torch.Generator().manual_seed(3)))
+    cfg = IMLEConfig(noise_dim=3, hidden=16, epochs=2, batch_size=16, candidates=5, seed=4)
+    got, history = train_imle(codes, cfg)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    ref = CodeMapper(cfg.noise_dim, 6, cfg.hidden, cfg.activation)
+    opt = torch.optim.Adam(ref.parameters(), cfg.lr)
+    losses = []
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(64, generator=g)
+        for start in range(0, 64, cfg.batch_size):
+            z = codes[perm[start : start + cfg.batch_size]]
+            samples = ref(torch.randn(cfg.batch_size * cfg.candidates, cfg.noise_dim, generator=g))
+            loss = (samples[nearest_neighbours(z, samples.detach())] - z).square().sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    for (name, a), b in zip(got.state_dict().items(), ref.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert history == pytest.approx([math.sqrt(sum(losses[i * 4 : i * 4 + 4]) / 4) for i in range(2)], rel=1e-5)
+
+
 def test_glo_train_stores_every_sampler_and_defaults_to_the_lowest_fid(tmp_path: Path, real_mnist_dir: Path) -> None:
     """On real digits, `glo train` fits the three samplers, measures each (FID of 2,000 samples in the book's features
     against the first 10,000 training digits, never the test digits; recomputed here by value) and makes the lowest
@@ -384,7 +412,7 @@ def test_no_stored_sampler_draws_a_blank_image(glo_run: Path, sampler: str) -> N
 
 
 def test_the_sampler_benchmark_scores_each_sampler_by_value(
-    glo_run: Path, real_mnist_dir: Path, capsys, monkeypatch
+    glo_run: Path, real_mnist_dir: Path, capsys, monkeypatch, tmp_path: Path
 ) -> None:
     """benchmarks/glo_samplers.py on a tiny run: each line's FID is the FID of that sampler's samples, recomputed."""
     import re
@@ -392,30 +420,54 @@ def test_the_sampler_benchmark_scores_each_sampler_by_value(
     import sys
 
     from companion.checkpoint import GLO_FORMAT, load_checkpoint
+    from companion.coverage import classifier_features, precision_recall
     from companion.data import load_dataset
     from companion.experiment import load_generator
-    from companion.latent_samplers import IMLEConfig, MixtureCodes, MixtureConfig, train_imle
+    from companion.latent_samplers import IMLEConfig, MixtureCodes, MixtureConfig, load_samplers, train_imle
     from companion.metrics import FIDScorer, get_classifier
     from companion.pixels import to_uint8
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "glo_samplers.py"
-    argv = [str(script), "--checkpoint", str(glo_run / "ckpt.pt"), "--k", "3", "--imle", "2:1", "--samples", "64",
-            "--data-dir", str(real_mnist_dir)]  # fmt: skip
+    argv = [str(script), "--checkpoint", str(glo_run / "ckpt.pt"), "--k", "3", "--imle", "2:1", "2:1:8", "--samples",
+            "64", "--data-dir", str(real_mnist_dir), "--stored", "--codes",
+            "--markdown", str(tmp_path / "t.md")]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as done:
         runpy.run_path(str(script), run_name="__main__")
     assert done.value.code == 0
     lines = capsys.readouterr().out.splitlines()
-    got = {m[1].strip(): float(m[2]) for m in (re.match(r"(.*): FID\s+([\d.]+)", line) for line in lines) if m}
-    assert set(got) == {"k =    3", "IMLE 2:1"}
+    pattern = r"(.*): FID\s+([\d.]+), precision ([\d.]+), recall ([\d.]+),"
+    parsed = [m for m in (re.match(pattern, line) for line in lines) if m]
+    got = {m[1].strip(): float(m[2]) for m in parsed}
+    pr = {m[1].strip(): (float(m[3]), float(m[4])) for m in parsed}
+    ck = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)
+    stored = {f"stored {name}" for name in load_samplers(ck)}
+    assert set(got) == {"training codes", "k =    3", "IMLE 2:1", "IMLE 2:1:8"} | stored
     codes = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)["codes"].float()
     G, _, _ = load_generator(glo_run / "ckpt.pt")
     scorer = FIDScorer(
         get_classifier("mnist", real_mnist_dir), load_dataset("mnist", "train", real_mnist_dir).images[:10000]
     )
     laws = {"k =    3": MixtureCodes.fit(codes, MixtureConfig(components=3)).sample,
-            "IMLE 2:1": train_imle(codes, IMLEConfig(candidates=2, epochs=1))[0].sample}  # fmt: skip
+            "IMLE 2:1": train_imle(codes, IMLEConfig(candidates=2, epochs=1))[0].sample,
+            "IMLE 2:1:8": train_imle(codes, IMLEConfig(candidates=2, epochs=1, noise_dim=8))[0].sample,
+            "training codes": lambda n, g: codes[torch.randint(0, len(codes), (n,), generator=g)],
+            **{f"stored {name}": law for name, law in load_samplers(ck).items()}}  # fmt: skip
+    classifier = get_classifier("mnist", real_mnist_dir)
+    real = classifier_features(classifier, load_dataset("mnist", "train", real_mnist_dir).images[:64])
     for name, law in laws.items():
         with torch.no_grad():
-            fid = scorer.score_images(to_uint8(G(law(64, torch.Generator().manual_seed(0)))))["fid"]
-        assert got[name] == pytest.approx(fid, abs=0.051), name  # printed with one decimal
+            images = to_uint8(G(law(64, torch.Generator().manual_seed(0))))
+        assert got[name] == pytest.approx(scorer.score_images(images)["fid"], abs=0.051), name  # one decimal
+        want = precision_recall(real, classifier_features(classifier, images))
+        assert pr[name] == pytest.approx((want["precision"], want["recall"]), abs=5e-4), name
+    # --markdown: the same numbers, one row per printed line in its order, and the command under the table
+    table = (tmp_path / "t.md").read_text().splitlines()
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in table[2 : 2 + len(parsed)]]
+    for m, row in zip(parsed, cells, strict=True):
+        assert (float(row[1]), float(row[2]), float(row[3])) == pytest.approx(
+            (float(m[2]), float(m[3]), float(m[4])), abs=0.051
+        )
+    assert cells[0][0] == "the training codes themselves (G's reconstructions)"
+    assert "IMLE, 2 candidates, 1 epochs, 8-d noise" in [c[0] for c in cells]
+    assert "python benchmarks/glo_samplers.py --checkpoint" in table[-1]

@@ -25,6 +25,16 @@ def _fp(prior) -> str:
     return generator_fingerprint(prior.decoder)
 
 
+def _samplers_fp(prior, ref) -> str:
+    """A digest of a GLO checkpoint's fitted samplers ("" for other kinds): refitting them changes its samples
+    while G, and so `_fp`, stays the same."""
+    if prior.kind != "glo":
+        return ""
+    from companion.checkpoint import GLO_FORMAT, content_digest, load_checkpoint
+
+    return content_digest({"samplers": load_checkpoint(ref, GLO_FORMAT).get("samplers")})
+
+
 def _stats(values: torch.Tensor) -> dict[str, Any]:
     v = values.double()
     se = float(v.std() / math.sqrt(len(v))) if len(v) > 1 else 0.0
@@ -56,10 +66,10 @@ def _sample_sets(prior, ref, n: int, device) -> dict[str, torch.Tensor]:
         return {f"T = {t}": sample_flow(prior.decoder.flow, n, t, seed=0, device=device) for t in (1.0, 0.7)}
     if prior.kind == "gan":
         return {"z ~ N(0, I)": generate(prior.decoder, n, prior.latent_dim, 0, device=device)}
-    from companion.checkpoint import load_checkpoint
+    from companion.checkpoint import GLO_FORMAT, load_checkpoint
     from companion.latent_samplers import load_samplers
 
-    laws = load_samplers(load_checkpoint(ref, ("companion-glo/1",)))
+    laws = load_samplers(load_checkpoint(ref, GLO_FORMAT))
     names = {"imle": "IMLE mapper (GLANN)", "gmm": "mixture of Gaussians over its codes",
              "gaussian": "Gaussian over its codes"}  # fmt: skip
     return {
@@ -97,7 +107,8 @@ def sample_rows(work: dict, seed_runs: dict[str, list]) -> dict[str, Any]:
         per_seed: dict[str, list[dict]] = {}
         for ref in refs:
             pr = prior if ref is refs[0] else load_prior(ref, device)
-            key = content_key(model=_fp(pr), n=p["n_gen"], what="samples", dataset=dataset)
+            key = content_key(model=_fp(pr), samplers=_samplers_fp(pr, ref), n=p["n_gen"], what="samples",
+                              dataset=dataset)  # fmt: skip
 
             def compute(pr=pr, ref=ref) -> dict[str, Any]:
                 t0 = time.perf_counter()

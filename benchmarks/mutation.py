@@ -322,8 +322,8 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "return cls(mean, centred.T @ centred / z.shape[0])", "covariance divided by N"),
     (LS, "logdet = 2 * chol.diagonal().log().sum()", "logdet = chol.diagonal().log().sum()",
      "Gaussian log-density: log det of the Cholesky factor"),
-    (LS, "return torch.cdist(queries, candidates).argmin(1)", "return torch.cdist(queries, candidates).argmax(1)",
-     "IMLE: the farthest sample"),
+    (LS, "nearer = value < best", "nearer = value > best",
+     "nearest neighbours: a later block of candidates never replaces the first block's pick"),
     # --- the flow prior and the book's models (issues 29, 30) ------------------------------------------------
     ("companion/inversion.py", "per_row = data + cfg.prior_weight * z.square().sum(1)",
      "per_row = data - cfg.prior_weight * z.square().sum(1)", "MAP prior: gamma's sign"),
@@ -386,12 +386,20 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "(torch.cdist(p, centres) <= radii[None]).all(1)", "precision/recall: inside every ball, not some ball"),
     ("companion/coverage.py", '"recall": float(recall.double().mean())', '"recall": float(precision.double().mean())',
      "recall reported as the precision"),
-    (LS, "loss = (mapper(e[nn_idx]) - z)", "loss = (mapper(e[: len(z)]) - z)",
+    (LS, "loss = (mapper(e_nn[start : start + b])", "loss = (mapper(e[start : start + b])",
      "IMLE: the first candidates pulled, not each code's nearest"),
-    (LS, "nn_idx = nearest_neighbours(z, mapper(e))", "nn_idx = nearest_neighbours(mapper(e), z)",
+    (LS, "e_nn = e[nearest_neighbours(zs, pool)]", "e_nn = e[nearest_neighbours(pool, zs)]",
      "IMLE: matched from the samples to the codes (the direction that drops modes)"),
     ("companion/chapters/compare_work.py", "key = content_key(model=_fp(pr), samplers=_samplers_fp(pr, ref),",
      "key = content_key(model=_fp(pr),", "comparison: the samples cache blind to refitted GLO samplers"),
+    # --- IMLE with a pool shared by several batches (issue 30) --------------------------------------------------
+    (LS, "    m = cfg.match_size or b\n", "    m = b\n", "IMLE: match_size ignored, every batch its own pool"),
+    (LS, "            for start in range(0, zs.shape[0], b):", "            for start in range(0, b, b):",
+     "IMLE: one step per shared pool, the other batches' pairs dropped"),
+    (LS, "                if sched is not None:\n                    sched.step()\n", "",
+     "IMLE: the cosine schedule never steps (a constant learning rate)"),
+    (LS, "sum((min(m, n - first) // b) for first", "sum(1 for first",
+     "IMLE: the cosine schedule's length counted in pools, not steps"),
 ]  # fmt: skip
 
 #: Mutants that cannot change any result, with the reason (none at present).

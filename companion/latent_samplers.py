@@ -1,7 +1,7 @@
-r"""Samplers for a model that has none: GLO's codes, fitted afterwards two ways.
+r"""Samplers for a model that has none: GLO's codes, fitted afterwards three ways.
 
 GLO learns one code per training image and nothing about where new codes should come from.
-Two ways to draw them, both fitted to the learned codes $\{z_i\}$ (on the sphere of radius $\sqrt d$):
+Three ways to draw them, all fitted to the learned codes $\{z_i\}$ (on the sphere of radius $\sqrt d$):
 
 * **A Gaussian** with full covariance (the GLO paper's way): $z \sim \mathcal N(\hat\mu, \hat\Sigma)$
   with the codes' mean and (unbiased) covariance, put back on the sphere. Its log-density
@@ -13,19 +13,18 @@ Two ways to draw them, both fitted to the learned codes $\{z_i\}$ (on the sphere
   is (its samples lie farther from the nearest code than codes lie from each other) and G draws
   scribbles there; a mixture keeps its mass near the codes' clusters.
 * **IMLE** (Li & Malik, 2018; GLANN, Hoshen, Li & Malik, 2019): a small network $T$ maps noise
-  $e \sim \mathcal N(0, I)$ to codes. Each step draws $m$ noise vectors, and for every code of the
-  batch finds its nearest mapped sample (`nearest_neighbours`), then pulls that sample towards
-  the code: $\min_T \sum_i \lVert T(e_{\mathrm{nn}(i)}) - z_i \rVert^2$. Every code gets a sample
-  near it, so the mapper cannot drop a mode the way a GAN can. The converse does not hold: a region of
-  noise that is never a code's nearest sample is never pulled anywhere, and its samples decode to
-  whatever G draws there, empty images included. Fewer candidates per code (4, not 10) and a smaller
-  noise space (16 dimensions, not 64) leave less noise unmatched: blank samples went from 3.4% to 0.1% on
-  a validation run (`IMLEConfig`; how both were chosen is in `companion.glo`'s docstring). The blank
-  samples that remained in the book's full run (440 of 10,000) had another cause, a region of noise that
-  ReLUs sent to one point (`CodeMapper`); with leaky units none is left (0 of 10,000). Measured apart
-  (`companion.coverage`), IMLE's samples are as precise as G's reconstructions of the codes and cover less
-  of the digits (lower recall); a noise as wide as the codes and more candidates per code buy recall back,
-  at a CPU cost the book's defaults do not pay (``benchmarks/glo_samplers.py``, chapter 5).
+  $e \sim \mathcal N(0, I)$ to codes. Codes are matched ``match_size`` at a time against one pool of
+  ``match_size * candidates`` mapped noise vectors: each code's nearest sample (`nearest_neighbours`); then
+  $T$ takes steps of ``batch_size`` pairs, pulling each matched sample towards its code:
+  $\min_T \sum_i \lVert T(e_{\mathrm{nn}(i)}) - z_i \rVert^2$. Every code gets a sample near it, so the
+  mapper cannot drop a mode the way a GAN can. How near is what matters: the matched sample is pulled towards
+  every code that picks it, so $T$ learns a blend of the codes around it, as precise as a code and poorer in
+  styles (lower recall, `companion.coverage`). A pool of one batch (256 codes, 4 candidates each: 1,024
+  samples for 60,000 codes), were its samples spread like the codes, would hold none nearer to a code than
+  about its 60th nearest code; a pool shared by 16,384 codes (65,536 samples), one about as near as its nearest
+  code, for the same mapping cost per code (``benchmarks/glo_samplers.py``; chapter 5, "What IMLE misses").
+  Unmatched noise is pulled nowhere, and decodes to whatever G draws there; with ReLUs one such region
+  collapsed to a point that G drew as an empty image (`CodeMapper`); leaky units removed it.
 """
 
 from __future__ import annotations
@@ -190,9 +189,25 @@ class MixtureCodes:
 
 
 # --8<-- [start:imle]
-def nearest_neighbours(queries: Tensor, candidates: Tensor) -> Tensor:
-    """For every query (N, d), the index of its nearest candidate (M, d) in Euclidean distance. (N,) long."""
-    return torch.cdist(queries, candidates).argmin(1)
+def nearest_neighbours(queries: Tensor, candidates: Tensor, block: int = 2048) -> Tensor:
+    r"""For every query (N, d), the index of its nearest candidate (M, d) in Euclidean distance. (N,) long.
+
+    $\arg\min_j \lVert q - c_j \rVert^2 = \arg\min_j (\lVert c_j \rVert^2 - 2 q \cdot c_j)$, in blocks of
+    ``block`` queries by ``block`` candidates: the distance matrix of a shared IMLE pool (4,096 codes by 131,072
+    samples: 2 GB) never exists at once, and each block stays in the cache (2.7x faster than `torch.cdist` there).
+    """
+    sq = candidates.square().sum(1)
+    out = []
+    for q in queries.split(block):
+        best = torch.full((q.shape[0],), float("inf"), dtype=q.dtype, device=q.device)
+        arg = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+        for first in range(0, candidates.shape[0], block):
+            part = candidates[first : first + block]
+            value, index = torch.addmm(sq[first : first + block], q, part.T, alpha=-2).min(1)
+            nearer = value < best
+            best, arg = torch.where(nearer, value, best), torch.where(nearer, index + first, arg)
+        out.append(arg)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=queries.device)
 
 
 # --8<-- [end:imle]
@@ -202,12 +217,19 @@ def nearest_neighbours(queries: Tensor, candidates: Tensor) -> Tensor:
 class IMLEConfig:
     """GLANN's second stage: a mapper from noise to codes trained by implicit maximum likelihood."""
 
-    noise_dim: int = 16  # 64 left regions of noise no code ever pulled: some decoded to empty images
+    # The defaults were chosen on a GLO run trained again with the book's settings, FID of 5,000 samples
+    # against training digits (benchmarks/glo_samplers.py; chapter 5, "What IMLE misses"). A code's matched
+    # sample is a blend of the codes near it: the nearer the pool lets it be, the fewer codes it averages, and
+    # the more of the digits' styles survive. book:glo's mapper (16-d noise, 4 candidates per batch of 256
+    # codes, 100 epochs, constant lr) refitted on that run: FID 44.3, recall 0.387; these defaults: 25.0, 0.721.
+    noise_dim: int = 100  # as wide as the codes: a 16-d noise had lost recall at every pool size tried
     hidden: int = 512
-    epochs: int = 100  # passes over the codes (30 -> 60 took FID 42.9 -> 37.6 on a validation run)
+    epochs: int = 60  # passes over the codes (30 -> 60 with the pool below: FID 27.7 -> 25.0, with cosine)
     batch_size: int = 256  # codes per step
-    candidates: int = 4  # noise samples per code of the batch: fewer leave less of the noise unmatched
+    candidates: int = 4  # noise samples per code, all in the shared pool
+    match_size: int = 16384  # codes matched at once against one pool of match_size * candidates samples; 0: batch_size
     lr: float = 1e-3
+    schedule: str = "cosine"  # constant | cosine: the learning rate falls to 0 over all the steps
     seed: int = 0
     activation: str = "leaky_relu"  # relu | leaky_relu (slope 0.2): see `CodeMapper`
 
@@ -215,8 +237,13 @@ class IMLEConfig:
         from companion.options import check_choice
 
         check_positive(self, "noise_dim", "hidden", "epochs", "batch_size", "candidates")
+        if not self.match_size >= 0:
+            from companion.errors import ConfigError
+
+            raise ConfigError(f"match_size must be 0 (the batch size) or positive, got {self.match_size}")
         check_finite_positive(self, "lr")
         check_choice("activation", self.activation, ("relu", "leaky_relu"))
+        check_choice("schedule", self.schedule, ("constant", "cosine"))
         check_seed(self)
 
 
@@ -252,7 +279,14 @@ class CodeMapper(nn.Module):
 
 
 def train_imle(codes: Tensor, cfg: IMLEConfig = IMLEConfig(), progress: bool = False) -> tuple[CodeMapper, list[float]]:
-    """Fit `CodeMapper` to ``codes`` (N, d) by IMLE; returns it (eval mode) and the mean matched distance per epoch."""
+    """Fit `CodeMapper` to ``codes`` (N, d) by IMLE; returns it (eval mode) and the mean matched distance per epoch.
+
+    Each epoch takes the codes in a random order, ``match_size`` at a time: those codes are matched against
+    one pool of ``match_size * candidates`` mapped noise vectors (each code's nearest sample), then the mapper
+    takes steps of ``batch_size`` matched pairs over them. ``match_size == batch_size`` is one step per pool
+    (the per-batch IMLE of GLANN's code); a larger ``match_size`` is Li & Malik's schedule, where a pool shared
+    by many codes gives each a nearer sample for the same mapping cost per code, its pairs a few steps old.
+    """
     from tqdm.auto import tqdm
 
     torch.manual_seed(cfg.seed)
@@ -260,22 +294,31 @@ def train_imle(codes: Tensor, cfg: IMLEConfig = IMLEConfig(), progress: bool = F
     mapper = CodeMapper(cfg.noise_dim, codes.shape[1], cfg.hidden, cfg.activation)
     opt = torch.optim.Adam(mapper.parameters(), cfg.lr)
     history = []
+    n, b = codes.shape[0], cfg.batch_size
+    m = cfg.match_size or b
+    steps = cfg.epochs * sum((min(m, n - first) // b) for first in range(0, n - b + 1, m))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine" else None
     for _ in tqdm(range(cfg.epochs), disable=not progress, desc="IMLE"):
-        perm = torch.randperm(codes.shape[0], generator=g)
+        perm = torch.randperm(n, generator=g)
         total, count = 0.0, 0
-        for start in range(0, codes.shape[0] - cfg.batch_size + 1, cfg.batch_size):
-            z = codes[perm[start : start + cfg.batch_size]]
-            e = torch.randn(cfg.batch_size * cfg.candidates, cfg.noise_dim, generator=g)
+        for first in range(0, n - b + 1, m):
+            zs = codes[perm[first : first + m]]
+            zs = zs[: zs.shape[0] - zs.shape[0] % b]  # whole batches only
+            e = torch.randn(zs.shape[0] * cfg.candidates, cfg.noise_dim, generator=g)
             with torch.no_grad():
-                nn_idx = nearest_neighbours(z, mapper(e))
-            # Only the matched samples carry a gradient: map their noise again with autograd on, not all
-            # candidates: the same loss and gradient, in less time (60 epochs with 16 candidates per code
-            # and a 100-d noise, 2 CPU threads: 599 s mapping every candidate with autograd, 279 s so).
-            loss = (mapper(e[nn_idx]) - z).square().sum(1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, count = total + loss.item(), count + 1
+                pool = torch.cat([mapper(part) for part in e.split(16384)])
+                e_nn = e[nearest_neighbours(zs, pool)]
+            for start in range(0, zs.shape[0], b):
+                # Only the matched samples carry a gradient: map their noise again with autograd on, not all
+                # candidates: the same loss and gradient, in less time (60 epochs with 16 candidates per code
+                # and a 100-d noise, 2 CPU threads: 599 s mapping every candidate with autograd, 279 s so).
+                loss = (mapper(e_nn[start : start + b]) - zs[start : start + b]).square().sum(1).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                total, count = total + loss.item(), count + 1
         history.append(math.sqrt(total / max(count, 1)))
     return mapper.eval(), history
 
@@ -321,7 +364,8 @@ def load_samplers(ck: dict) -> dict[str, Callable[[int, torch.Generator], Tensor
         return {"gaussian": GaussianCodes.fit(ck["codes"]).sample}
     if "imle" in stored:
         imle = stored["imle"]
-        cfg = IMLEConfig(**{"activation": "relu", **imle["config"]})  # stored before the field: ReLUs
+        # a field missing from an older file means what the code did before it existed
+        cfg = IMLEConfig(**{"activation": "relu", "match_size": 0, "schedule": "constant", **imle["config"]})
         mapper = CodeMapper(cfg.noise_dim, int(imle["latent_dim"]), cfg.hidden, cfg.activation)
         mapper.load_state_dict(imle["mapper"])
         out["imle"] = mapper.eval().sample

@@ -221,14 +221,17 @@ def test_gaussian_fit_and_density_against_numpy_and_scipy() -> None:
     assert s.shape == (4, 6) and s.norm(dim=1).tolist() == pytest.approx([math.sqrt(6)] * 4, rel=1e-5)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_imle_nearest_neighbours_against_brute_force(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "block"), [(0, 2048), (1, 7), (2, 16), (3, 1)])
+def test_imle_nearest_neighbours_against_brute_force(seed: int, block: int) -> None:
+    """In blocks of queries and candidates (7 and 16 do not divide 20 or 50; 1 is one pair at a time), the nearest
+    candidate found anywhere, later blocks included, as a Python loop over all pairs finds it."""
     from companion.latent_samplers import nearest_neighbours
 
     g = torch.Generator().manual_seed(seed)
     q, c = torch.randn(20, 5, generator=g), torch.randn(50, 5, generator=g)
     brute = [min(range(50), key=lambda j, i=i: float(((q[i] - c[j]) ** 2).sum())) for i in range(20)]
-    assert nearest_neighbours(q, c).tolist() == brute
+    assert nearest_neighbours(q, c, block=block).tolist() == brute
+    assert nearest_neighbours(q[:0], c, block=block).tolist() == []
 
 
 def _clusters(sizes: tuple[int, ...], d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -349,7 +352,8 @@ def test_imle_training_equals_mapping_every_candidate_with_autograd() -> None:
     from companion.latent_samplers import CodeMapper, IMLEConfig, nearest_neighbours, train_imle
 
     codes = project_to_sphere(torch.randn(64, 6, generator=torch.Generator().manual_seed(3)))
-    cfg = IMLEConfig(noise_dim=3, hidden=16, epochs=2, batch_size=16, candidates=5, seed=4)
+    cfg = IMLEConfig(noise_dim=3, hidden=16, epochs=2, batch_size=16, candidates=5, seed=4, match_size=0,
+                     schedule="constant")  # fmt: skip
     got, history = train_imle(codes, cfg)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -369,6 +373,62 @@ def test_imle_training_equals_mapping_every_candidate_with_autograd() -> None:
     for (name, a), b in zip(got.state_dict().items(), ref.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
     assert history == pytest.approx([math.sqrt(sum(losses[i * 4 : i * 4 + 4]) / 4) for i in range(2)], rel=1e-5)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_imle_pool_shared_by_several_batches_matches_once_then_steps(schedule: str) -> None:
+    """``match_size`` > ``batch_size`` (Li & Malik's schedule): every ``match_size`` codes are matched once against
+    one pool of ``match_size * candidates`` samples, then the mapper steps through their pairs ``batch_size`` at a
+    time, the pairs not matched again in between. The reference finds each nearest sample with a Python loop; 80
+    codes in pools of 32 leave a last pool of 16 (one step): 5 steps an epoch. With ``schedule="cosine"`` step t of
+    T = 10 takes the learning rate lr (1 + cos(pi t / T)) / 2, set by hand here."""
+    from companion.latent_samplers import CodeMapper, IMLEConfig, train_imle
+
+    codes = project_to_sphere(torch.randn(80, 5, generator=torch.Generator().manual_seed(5)))
+    cfg = IMLEConfig(noise_dim=3, hidden=16, epochs=2, batch_size=16, candidates=3, match_size=32, seed=2,
+                     lr=0.05, schedule=schedule)  # fmt: skip
+    got, history = train_imle(codes, cfg)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    ref = CodeMapper(cfg.noise_dim, 5, cfg.hidden, cfg.activation)
+    opt = torch.optim.Adam(ref.parameters(), cfg.lr)
+    per_epoch, t = [], 0
+    for _ in range(cfg.epochs):
+        perm, losses = torch.randperm(80, generator=g), []
+        for first, size in ((0, 32), (32, 32), (64, 16)):
+            z = codes[perm[first : first + size]]
+            e = torch.randn(size * cfg.candidates, cfg.noise_dim, generator=g)
+            with torch.no_grad():
+                pool = ref(e)
+            pick = [min(range(len(pool)), key=lambda j, q=q: float((pool[j] - q).square().sum())) for q in z]
+            for start in range(0, size, 16):
+                loss = (ref(e[pick[start : start + 16]]) - z[start : start + 16]).square().sum(1).mean()
+                decay = (1 + math.cos(math.pi * t / 10)) / 2 if schedule == "cosine" else 1
+                opt.param_groups[0]["lr"] = cfg.lr * decay
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                t += 1
+        per_epoch.append(math.sqrt(sum(losses) / len(losses)))
+    for (name, a), b in zip(got.state_dict().items(), ref.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert history == pytest.approx(per_epoch, rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_imle_larger_shared_pool_gives_nearer_matches(seed: int) -> None:
+    """The point of ``match_size``: for the same candidates per code, a pool shared by 16 batches holds 16 times the
+    samples, and each code's nearest one is nearer (first epoch's matched distance) than in its batch's own pool."""
+    from companion.latent_samplers import IMLEConfig, train_imle
+
+    codes = project_to_sphere(torch.randn(1024, 6, generator=torch.Generator().manual_seed(seed)))
+    first = {
+        s: train_imle(codes, IMLEConfig(noise_dim=6, hidden=32, epochs=1, batch_size=16, candidates=4, match_size=s,
+                                        seed=seed))[1][0]
+        for s in (16, 256)
+    }  # fmt: skip
+    assert first[256] < 0.9 * first[16], first
 
 
 def test_glo_train_stores_every_sampler_and_defaults_to_the_lowest_fid(tmp_path: Path, real_mnist_dir: Path) -> None:
@@ -428,7 +488,8 @@ def test_the_sampler_benchmark_scores_each_sampler_by_value(
     from companion.pixels import to_uint8
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "glo_samplers.py"
-    argv = [str(script), "--checkpoint", str(glo_run / "ckpt.pt"), "--k", "3", "--imle", "2:1", "2:1:8", "--samples",
+    argv = [str(script), "--checkpoint", str(glo_run / "ckpt.pt"), "--k", "3", "--imle", "2:1", "2:1:8", "2:1:8:64c",
+            "--blend", "1", "3", "--samples",
             "64", "--data-dir", str(real_mnist_dir), "--stored", "--codes",
             "--markdown", str(tmp_path / "t.md")]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
@@ -442,16 +503,29 @@ def test_the_sampler_benchmark_scores_each_sampler_by_value(
     pr = {m[1].strip(): (float(m[3]), float(m[4])) for m in parsed}
     ck = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)
     stored = {f"stored {name}" for name in load_samplers(ck)}
-    assert set(got) == {"training codes", "k =    3", "IMLE 2:1", "IMLE 2:1:8"} | stored
+    assert set(got) == {"training codes", "k =    3", "IMLE 2:1", "IMLE 2:1:8", "IMLE 2:1:8:64c", "blend 1",
+                        "blend 3"} | stored  # fmt: skip
     codes = load_checkpoint(glo_run / "ckpt.pt", GLO_FORMAT)["codes"].float()
     G, _, _ = load_generator(glo_run / "ckpt.pt")
     scorer = FIDScorer(
         get_classifier("mnist", real_mnist_dir), load_dataset("mnist", "train", real_mnist_dir).images[:10000]
     )
+    per_batch = {"match_size": 0, "schedule": "constant"}  # a spec without ":S" and "c"
+
+    def blend3(n: int, g: torch.Generator) -> torch.Tensor:  # by hand: the code and its 2 nearest, on the sphere
+        z = codes[torch.randint(0, len(codes), (n,), generator=g)]
+        order = ((z[:, None] - codes[None]) ** 2).sum(-1).argsort(1)
+        mean = (codes[order[:, 0]] + codes[order[:, 1]] + codes[order[:, 2]]) / 3
+        return mean * math.sqrt(codes.shape[1]) / mean.norm(dim=1, keepdim=True)
+
     laws = {"k =    3": MixtureCodes.fit(codes, MixtureConfig(components=3)).sample,
-            "IMLE 2:1": train_imle(codes, IMLEConfig(candidates=2, epochs=1))[0].sample,
-            "IMLE 2:1:8": train_imle(codes, IMLEConfig(candidates=2, epochs=1, noise_dim=8))[0].sample,
+            "IMLE 2:1": train_imle(codes, IMLEConfig(candidates=2, epochs=1, noise_dim=16, **per_batch))[0].sample,
+            "IMLE 2:1:8": train_imle(codes, IMLEConfig(candidates=2, epochs=1, noise_dim=8, **per_batch))[0].sample,
+            "IMLE 2:1:8:64c": train_imle(codes, IMLEConfig(candidates=2, epochs=1, noise_dim=8, match_size=64,
+                                                           schedule="cosine"))[0].sample,
             "training codes": lambda n, g: codes[torch.randint(0, len(codes), (n,), generator=g)],
+            "blend 1": lambda n, g: codes[torch.randint(0, len(codes), (n,), generator=g)],  # a code is its own nearest
+            "blend 3": blend3,
             **{f"stored {name}": law for name, law in load_samplers(ck).items()}}  # fmt: skip
     classifier = get_classifier("mnist", real_mnist_dir)
     real = classifier_features(classifier, load_dataset("mnist", "train", real_mnist_dir).images[:64])
@@ -470,4 +544,6 @@ def test_the_sampler_benchmark_scores_each_sampler_by_value(
         )
     assert cells[0][0] == "G on its training codes"
     assert "IMLE: 8-d noise, 2 candidates, 1 epochs" in [c[0] for c in cells]
+    assert "IMLE: 8-d noise, 2 candidates, 1 epochs, pools of 128 for 64 codes, cosine" in [c[0] for c in cells]
+    assert "a training code blended with its 2 nearest codes" in [c[0] for c in cells]
     assert "python benchmarks/glo_samplers.py --checkpoint" in table[-1]

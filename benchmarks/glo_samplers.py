@@ -157,9 +157,7 @@ def _label(name: str) -> str:
         return f"IMLE: {d[0] if d else 16}-d noise, {c} candidates, {e} epochs{pool}{cosine}"
     if name.startswith("blend "):
         k = int(name[6:])
-        if k <= 2:
-            return "a training code" if k == 1 else "a training code blended with its nearest code"
-        return f"a training code blended with its {k - 1} nearest codes"
+        return "a training code" if k == 1 else f"mean of a code and its {k - 1} nearest"
     if name.startswith("k = "):
         return f"mixture, {name[4:].strip()} components"
     return {"stored imle": "IMLE as stored: 16-d noise, 4 candidates, 100 epochs",

@@ -545,5 +545,5 @@ def test_the_sampler_benchmark_scores_each_sampler_by_value(
     assert cells[0][0] == "G on its training codes"
     assert "IMLE: 8-d noise, 2 candidates, 1 epochs" in [c[0] for c in cells]
     assert "IMLE: 8-d noise, 2 candidates, 1 epochs, pools of 128 for 64 codes, cosine" in [c[0] for c in cells]
-    assert "a training code blended with its 2 nearest codes" in [c[0] for c in cells]
+    assert "mean of a code and its 2 nearest" in [c[0] for c in cells]
     assert "python benchmarks/glo_samplers.py --checkpoint" in table[-1]

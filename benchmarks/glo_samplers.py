@@ -79,7 +79,7 @@ def main() -> int:
     from companion.coverage import classifier_features, precision_recall
     from companion.data import load_dataset
     from companion.glo import project_to_sphere
-    from companion.latent_samplers import IMLEConfig, MixtureCodes, MixtureConfig, train_imle
+    from companion.latent_samplers import MixtureCodes, MixtureConfig, train_imle
     from companion.metrics import FIDScorer, blank_samples, get_classifier
     from companion.models import ArchSpec, build_generator
     from companion.pixels import to_uint8
@@ -115,12 +115,7 @@ def main() -> int:
 
         fits += [(f"stored {name}", lambda law=law: law) for name, law in load_samplers(ck).items()]
     fits += [(f"k = {k:4d}", lambda k=k: MixtureCodes.fit(codes, MixtureConfig(components=k)).sample) for k in args.k]
-    for spec in args.imle:
-        cosine = spec.endswith("c")
-        c, e, *d = (int(v) for v in spec.removesuffix("c").split(":"))
-        # what a spec leaves out is what the book's first mapper did: 16-d noise, a pool per batch, constant lr
-        cfg = IMLEConfig(candidates=c, epochs=e, noise_dim=d[0] if d else 16, match_size=d[1] if len(d) > 1 else 0,
-                         schedule="cosine" if cosine else "constant")  # fmt: skip
+    for spec, cfg in [(spec, _imle_config(spec)) for spec in args.imle]:  # every spec checked before any fit
         fits.append((f"IMLE {spec}", lambda cfg=cfg: train_imle(codes, cfg)[0].sample))
     rows: list[list[str]] = []
     for name, fit in fits:
@@ -150,13 +145,23 @@ def main() -> int:
     return 0
 
 
+def _imle_config(spec: str):
+    """``C:E[:D[:S]][c]`` as an `IMLEConfig`: what a spec leaves out is what the book's first mapper did (16-d
+    noise, a pool per batch, a constant learning rate)."""
+    from companion.latent_samplers import IMLEConfig
+
+    c, e, *d = (int(v) for v in spec.removesuffix("c").split(":"))
+    return IMLEConfig(candidates=c, epochs=e, noise_dim=d[0] if d else 16, match_size=d[1] if len(d) > 1 else 0,
+                      schedule="cosine" if spec.endswith("c") else "constant")  # fmt: skip
+
+
 def _label(name: str) -> str:
     """A results row's sampler, in words: ``IMLE 16:60:100`` -> ``IMLE: 100-d noise, 16 candidates, 60 epochs``."""
     if name.startswith("IMLE "):
-        c, e, *d = name[5:].removesuffix("c").split(":")
-        pool = f", pools of {int(d[1]) * int(c):,} for {int(d[1]):,} codes" if len(d) > 1 else ""
-        cosine = ", cosine" if name.endswith("c") else ""
-        return f"IMLE: {d[0] if d else 16}-d noise, {c} candidates, {e} epochs{pool}{cosine}"
+        cfg = _imle_config(name[5:])
+        pool = f", pools of {cfg.match_size * cfg.candidates:,} for {cfg.match_size:,} codes" if cfg.match_size else ""
+        cosine = ", cosine" if cfg.schedule == "cosine" else ""
+        return f"IMLE: {cfg.noise_dim}-d noise, {cfg.candidates} candidates, {cfg.epochs} epochs{pool}{cosine}"
     if name.startswith("blend "):
         k = int(name[6:])
         return "a training code" if k == 1 else f"mean of a code and its {k - 1} nearest"

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from companion.glo import project_to_sphere
-from companion.options import check_finite_positive, check_positive, check_seed
+from companion.options import check_finite_positive, check_nonnegative, check_positive, check_seed
 
 __all__ = [
     "SAMPLERS",
@@ -237,10 +237,7 @@ class IMLEConfig:
         from companion.options import check_choice
 
         check_positive(self, "noise_dim", "hidden", "epochs", "batch_size", "candidates")
-        if not self.match_size >= 0:
-            from companion.errors import ConfigError
-
-            raise ConfigError(f"match_size must be 0 (the batch size) or positive, got {self.match_size}")
+        check_nonnegative(self, "match_size")  # 0: the batch size
         check_finite_positive(self, "lr")
         check_choice("activation", self.activation, ("relu", "leaky_relu"))
         check_choice("schedule", self.schedule, ("constant", "cosine"))
